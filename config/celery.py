@@ -1,0 +1,44 @@
+"""The Celery app. On the embedded default (BERTH_TASK_MODE=thread) there is no broker: a task sent
+with delay()/apply_async() runs on a small thread pool inside the Berth process, so a page never
+waits for a long task and no worker process is needed."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from celery import Celery, Task
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _in_process_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="berth-task")
+    return _pool
+
+
+def _run_in_thread(task: "BerthTask", args, kwargs):
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        task.apply(args=args, kwargs=kwargs)
+    finally:
+        close_old_connections()
+
+
+class BerthTask(Task):
+    def apply_async(self, args=None, kwargs=None, **options):
+        from django.conf import settings
+
+        if getattr(settings, "BERTH_TASK_MODE", "celery") == "thread":
+            _in_process_pool().submit(_run_in_thread, self, args or (), kwargs or {})
+            return None
+        return super().apply_async(args=args, kwargs=kwargs, **options)
+
+
+app = Celery("berth", task_cls=BerthTask)
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,17 @@
+"""Test settings: real PostgreSQL and Redis on this machine, tasks run inline (eager)."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 30)
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/berth")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("BERTH_TASK_MODE", "eager")
+os.environ.setdefault("BERTH_SSL_REDIRECT", "false")
+os.environ.setdefault("BERTH_ENCRYPTION_KEYS", "tIJ5cNQ3bYRRJb3kLQJ2hJk2sXr0Jg4Zl6zq5mY4r9A=")
+os.environ.setdefault("GIT_ALLOWED_HOSTS", "github.com,http://127.0.0.1")
+os.environ.setdefault("BERTH_WORKSPACE_NETWORK", "host")
+
+from .settings import *  # noqa: E402,F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
