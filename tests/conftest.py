@@ -9,6 +9,9 @@ from tenants.models import Membership, Organization, User
 from tenants.services import issue_api_token
 from workspaces.models import WorkspaceImage
 
+# Fixture modules, one per area (each owned by the part of the code it serves).
+pytest_plugins = ["tests.fixtures.docker", "tests.fixtures.servers"]
+
 
 @pytest.fixture
 def acme(db):

@@ -1,0 +1,31 @@
+class RemoteError(Exception):
+    """Talking to a server failed. `permanent` errors need an operator; others may pass on retry."""
+
+    permanent = False
+
+    def __init__(self, message: str, *, permanent: bool | None = None):
+        super().__init__(message)
+        if permanent is not None:
+            self.permanent = permanent
+
+
+class Unreachable(RemoteError):
+    """TCP connect or the SSH handshake timed out or was refused."""
+
+
+class HostKeyNotTrusted(RemoteError):
+    """No host key is pinned yet: an operator must trust the server first."""
+
+    permanent = True
+
+
+class HostKeyMismatch(RemoteError):
+    """The server presented a key other than the pinned one. Nothing was sent or run."""
+
+    permanent = True
+
+
+class AuthenticationError(RemoteError):
+    """The server refused Berth's credential."""
+
+    permanent = True
