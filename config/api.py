@@ -46,3 +46,11 @@ def exception_handler(exc, context):
 
 def error(message: str, code: int = status.HTTP_400_BAD_REQUEST, **extra) -> Response:
     return Response({"detail": message, **extra}, status=code)
+
+
+class VisibleToUserMixin:
+    """Tenant scoping applied once: every queryset passes through `Model.objects.visible_to(user)`,
+    so another organization's object is simply not found (404), never 403."""
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
