@@ -1,10 +1,14 @@
-"""API conventions shared by every app: JSON errors with a message, tenant-scoped viewsets."""
+"""API conventions shared by every app: JSON errors with a message, tenant-scoped viewsets,
+serializers that refuse unknown fields and run the model's validation."""
+
+import copy
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -54,3 +58,58 @@ class VisibleToUserMixin:
 
     def get_queryset(self):
         return super().get_queryset().visible_to(self.request.user)
+
+
+class RejectUnknownFieldsMixin:
+    """A field the client may not write (unknown, or read-only) is a 400, never silently ignored.
+    Mix into any serializer that reads a request body (plain `Serializer`s included)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            refused = {
+                name: ["This field is read-only." if name in self.fields else "Unknown field."]
+                for name in data
+                if name not in writable
+            }
+            if refused:
+                raise serializers.ValidationError(refused)
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    """The base for every writable model serializer (NetBox's ValidatedModelSerializer, stricter):
+    unknown and read-only fields are refused (400), and the model's own `full_clean()` runs on the
+    would-be instance, so API, admin and forms share one rule set (`Model.clean()`, field
+    validators, unique constraints).
+
+    On create, model fields the serializer does not write are set later by the view or service
+    (owner, organization...), so they are excluded from `full_clean` unless a subclass supplies
+    them through `instance_defaults()`."""
+
+    def instance_defaults(self) -> dict:
+        """Values the view will set on create (e.g. the owner), so `clean()` can see them."""
+        return {}
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        model = self.Meta.model
+        concrete = {field.name for field in model._meta.concrete_fields}
+        plain = {name: value for name, value in attrs.items() if name in concrete}
+        if self.instance is not None:
+            candidate = copy.copy(self.instance)  # a failed check must leave the caller's instance alone
+            exclude = None
+        else:
+            plain = {**self.instance_defaults(), **plain}
+            candidate = model()
+            exclude = sorted(concrete - set(plain))
+        for name, value in plain.items():
+            setattr(candidate, name, value)
+        try:
+            candidate.full_clean(exclude=exclude)
+        except DjangoValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+            if "__all__" in errors:
+                errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
+            raise serializers.ValidationError(errors) from None
+        return attrs
