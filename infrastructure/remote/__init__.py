@@ -3,13 +3,18 @@
 Callers use only these functions and errors:
 - ``docker_client(server)``: a docker.DockerClient whose transport Berth verified itself (pinned SSH
   host key, or mTLS against the registered CA, or the local engine), with timeouts on every call.
+  Close it when done; the SSH connection underneath is shared per process and stays open.
 - ``run_command(server, argv, stdin=b"", timeout=60)``: run an argument list on the server (over the
   pinned SSH connection, or locally for the local engine). argv is quoted, never a shell string.
+- ``fetch_host_key(host, port, timeout)`` / ``open_socket``: first-contact checks for the connection
+  test (key exchange only, no authentication).
+- ``forget_server(server_id)``: drop cached connections after a trust or credential change.
 - errors: RemoteError (``.permanent`` says whether a retry can help) and its subclasses.
 """
 
+from .connections import CommandResult, connect_timeout, docker_client, run_command
 from .errors import AuthenticationError, HostKeyMismatch, HostKeyNotTrusted, RemoteError, Unreachable
-from .connections import CommandResult, docker_client, run_command
+from .ssh import fetch_host_key, forget_server, open_socket
 
 __all__ = [
     "AuthenticationError",
@@ -18,6 +23,10 @@ __all__ = [
     "HostKeyNotTrusted",
     "RemoteError",
     "Unreachable",
+    "connect_timeout",
     "docker_client",
+    "fetch_host_key",
+    "forget_server",
+    "open_socket",
     "run_command",
 ]

@@ -1,13 +1,19 @@
+"""Server rows -> verified connections. The only place that decrypts a credential for use."""
+
 import subprocess
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import docker
+from django.conf import settings
 
-from ..choices import DockerEndpoint
-from .errors import RemoteError
+from ..choices import CredentialKind, DockerEndpoint
+from ..crypto import DecryptionError
+from . import docker_transport, ssh
+from .errors import AuthenticationError, RemoteError
 
-DOCKER_API_VERSION = "1.41"
-DOCKER_TIMEOUT = 60
+DOCKER_API_VERSION = docker_transport.DOCKER_API_VERSION
+DOCKER_TIMEOUT = docker_transport.DOCKER_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -17,19 +23,78 @@ class CommandResult:
     stderr: bytes
 
 
+def connect_timeout() -> float:
+    return settings.BERTH_CONNECT_TIMEOUT
+
+
+def _credential(server, kind: str):
+    credential = server.credentials.filter(kind=kind).first()
+    if credential is None:
+        raise AuthenticationError(f"Server {server.name} has no {CredentialKind(kind).label} credential.")
+    return credential
+
+
+def _secret(credential, field: str) -> str:
+    try:
+        return credential.get_secret(field)
+    except DecryptionError:
+        raise AuthenticationError(
+            f"The {credential.get_kind_display()} of {credential.server} cannot be decrypted with the configured "
+            "BERTH_ENCRYPTION_KEYS; set it again."
+        ) from None
+
+
+def ssh_target(server) -> ssh.SSHTarget:
+    """The connection parameters of a remote server, with its decrypted SSH key."""
+    credential = _credential(server, CredentialKind.SSH_KEY)
+    return ssh.SSHTarget(
+        server_id=server.pk,
+        host=server.host,
+        port=server.ssh_port,
+        user=server.ssh_user,
+        host_key_type=server.host_key_type,
+        host_key=server.host_key,
+        credential_fingerprint=credential.fingerprint,
+        public_key_type=credential.public_key.split(" ", 1)[0],
+        private_key=_secret(credential, "private_key"),
+        passphrase=_secret(credential, "passphrase"),
+    )
+
+
+def docker_https_url(docker_url: str) -> str:
+    """tcp://host:port -> https://host:port (the scheme is validated at registration)."""
+    parts = urlsplit(docker_url)
+    return f"https://{parts.hostname}:{parts.port or 2376}"
+
+
 def docker_client(server) -> docker.DockerClient:
+    """A Docker client for `server` over a transport Berth verified: the local socket, the pinned SSH
+    connection, or mTLS against the registered CA. Every request times out after DOCKER_TIMEOUT s."""
     if server.docker_endpoint == DockerEndpoint.LOCAL:
-        client = docker.DockerClient(base_url="unix:///var/run/docker.sock", version=DOCKER_API_VERSION, timeout=DOCKER_TIMEOUT)
-        client.api.trust_env = False
-        return client
-    raise RemoteError(f"docker endpoint {server.docker_endpoint!r} is not implemented yet", permanent=True)
+        return docker_transport.local_docker_client()
+    if server.docker_endpoint == DockerEndpoint.SSH:
+        return docker_transport.ssh_docker_client(ssh_target(server), connect_timeout=connect_timeout())
+    if server.docker_endpoint == DockerEndpoint.TLS:
+        bundle = _credential(server, CredentialKind.TLS_BUNDLE)
+        try:
+            context = docker_transport.tls_context(
+                ca_cert=bundle.ca_cert, client_cert=bundle.client_cert, client_key=_secret(bundle, "client_key")
+            )
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise AuthenticationError(f"The mTLS bundle of {server.name} cannot be loaded: {exc}.") from None
+        return docker_transport.tls_docker_client(docker_https_url(server.docker_url), context)
+    raise RemoteError(f"Unknown docker endpoint {server.docker_endpoint!r}.", permanent=True)
 
 
 def run_command(server, argv: list[str], *, stdin: bytes = b"", timeout: float = 60) -> CommandResult:
+    """Run an argument list on the server: over the pinned SSH connection, or locally for the local
+    engine. Raises RemoteError (or a subclass) when it cannot run; a non-zero exit is a result."""
+    if not argv:
+        raise ValueError("argv must not be empty")
     if server.docker_endpoint == DockerEndpoint.LOCAL:
         try:
             done = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise RemoteError(f"{argv[0]}: {exc}") from exc
         return CommandResult(done.returncode, done.stdout, done.stderr)
-    raise RemoteError("SSH commands are not implemented yet", permanent=True)
+    return ssh.run(ssh_target(server), argv, stdin=stdin, timeout=timeout, connect_timeout=connect_timeout())

@@ -20,9 +20,15 @@ class HostKeyNotTrusted(RemoteError):
 
 
 class HostKeyMismatch(RemoteError):
-    """The server presented a key other than the pinned one. Nothing was sent or run."""
+    """The server presented a key other than the pinned one. Nothing was sent or run.
+
+    `offered` is the presented key as (type, base64, fingerprint), so the operator can compare it."""
 
     permanent = True
+
+    def __init__(self, message: str, *, offered: tuple[str, str, str]):
+        super().__init__(message)
+        self.offered = offered
 
 
 class AuthenticationError(RemoteError):
