@@ -5,7 +5,8 @@ waits for a long task and no worker process is needed."""
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from celery import Celery, Task
+from celery import Celery
+from celery.contrib.django.task import DjangoTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -29,7 +30,9 @@ def _run_in_thread(task: "BerthTask", args, kwargs):
         close_old_connections()
 
 
-class BerthTask(Task):
+class BerthTask(DjangoTask):
+    """DjangoTask gives delay_on_commit(); apply_async picks the execution mode."""
+
     def apply_async(self, args=None, kwargs=None, **options):
         from django.conf import settings
 

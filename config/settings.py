@@ -221,6 +221,9 @@ SESSION_COOKIE_HTTPONLY = True
 
 # Berth's own knobs.
 GIT_ALLOWED_HOSTS = env.list("GIT_ALLOWED_HOSTS", default=["github.com"])
+GIT_ALLOW_SSH = env.bool("GIT_ALLOW_SSH", default=False)  # also allow ssh://git@<allowed host>/... clones
+BERTH_CLONE_TIMEOUT = env.int("BERTH_CLONE_TIMEOUT", default=600)  # seconds a git clone may take
+BERTH_WORKSPACE_PIDS_LIMIT = env.int("BERTH_WORKSPACE_PIDS_LIMIT", default=1024)
 BERTH_WORKSPACE_NETWORK = env.str("BERTH_WORKSPACE_NETWORK", default="berth-workspaces")
 BERTH_WORKSPACE_UID = env.int("BERTH_WORKSPACE_UID", default=1000)
 BERTH_DEFAULT_IMAGE = env.str("BERTH_DEFAULT_IMAGE", default="berth/workspace:bookworm")

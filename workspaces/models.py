@@ -113,6 +113,10 @@ class Workspace(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    data_purge_after = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A deleted workspace's data folder is kept until then (organization retention), then purged.",
+    )
 
     objects = WorkspaceQuerySet.as_manager()
 

@@ -1,0 +1,231 @@
+"""Choosing a server for a workspace and reserving room on it.
+
+Two layers:
+- pure scoring (`Candidate`, `Request`, `choose`): no database, unit-tested on plain values;
+- `reserve` / `release`: the only code that changes `Server.reserved_*`. `reserve` locks the
+  candidate server rows (SELECT ... FOR UPDATE, ordered by primary key so two placements never wait
+  on each other in opposite orders) and decides on the values it read under the lock, so concurrent
+  placements can never overcommit a server. A round-robin policy row is locked first (always policy,
+  then servers: one global lock order).
+"""
+
+import posixpath
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+
+from .choices import PlacementStrategy, ServerStatus
+from .models import OrphanContainer, Placement, PlacementPolicy, Server
+
+
+@dataclass(frozen=True)
+class Request:
+    cpu: Decimal
+    memory_mb: int
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A server as placement sees it: capacity, what is already reserved, where it is."""
+
+    pk: int
+    name: str
+    region: str = ""
+    labels: dict = field(default_factory=dict)
+    cpu_cores: Decimal = Decimal(4)
+    memory_mb: int = 8192
+    max_workspaces: int = 20
+    reserved_cpu: Decimal = Decimal(0)
+    reserved_memory_mb: int = 0
+    reserved_workspaces: int = 0
+
+    @classmethod
+    def of(cls, server: Server) -> "Candidate":
+        return cls(
+            pk=server.pk, name=server.name, region=server.region, labels=server.labels or {},
+            cpu_cores=server.cpu_cores, memory_mb=server.memory_mb, max_workspaces=server.max_workspaces,
+            reserved_cpu=server.reserved_cpu, reserved_memory_mb=server.reserved_memory_mb,
+            reserved_workspaces=server.reserved_workspaces,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The chosen server (None: nowhere to go) and the reason, as stored on Placement.reason."""
+
+    candidate: Candidate | None
+    reason: str
+    advances_cursor: bool = False
+
+
+def has_room(server: Candidate, request: Request) -> bool:
+    return (
+        server.reserved_workspaces + 1 <= server.max_workspaces
+        and server.reserved_cpu + request.cpu <= server.cpu_cores
+        and server.reserved_memory_mb + request.memory_mb <= server.memory_mb
+    )
+
+
+def load(server: Candidate) -> float:
+    """The fullest of CPU, memory and workspace count, as a fraction of capacity (0 = empty)."""
+    fractions = [
+        float(server.reserved_cpu / server.cpu_cores) if server.cpu_cores else 1.0,
+        server.reserved_memory_mb / server.memory_mb if server.memory_mb else 1.0,
+        server.reserved_workspaces / server.max_workspaces if server.max_workspaces else 1.0,
+    ]
+    return max(fractions)
+
+
+def matches_labels(labels: dict, selector: dict) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def describe(server: Candidate) -> str:
+    return (
+        f"{server.name} (cpu {server.reserved_cpu}/{server.cpu_cores}, memory {server.reserved_memory_mb}/"
+        f"{server.memory_mb} MiB, {server.reserved_workspaces}/{server.max_workspaces} workspaces)"
+    )
+
+
+def choose(
+    candidates: list[Candidate],
+    request: Request,
+    *,
+    strategy: str = PlacementStrategy.LEAST_LOADED,
+    preferred_regions: list[str] | tuple = (),
+    label_selector: dict | None = None,
+    cursor: int = 0,
+    policy_name: str = "built-in least loaded",
+) -> Decision:
+    """Pick a server among `candidates` (already active) for `request`.
+
+    Servers in the workspace's requested region come first, then (region strategy) the policy's
+    preferred regions in order, then any other server with room. Within that first non-empty tier,
+    least loaded and region pick the lowest `load` (ties by name), round robin the next server after
+    `cursor` in primary-key order."""
+    selector = label_selector or {}
+    eligible = [c for c in candidates if matches_labels(c.labels, selector)]
+    fitting = [c for c in eligible if has_room(c, request)]
+    if not fitting:
+        why = "no active server matches the label selector" if not eligible else "no active server has room"
+        return Decision(None, f"waiting for capacity: {why} for {request.cpu} CPU / {request.memory_mb} MiB")
+    regions = [request.region] if request.region else []
+    if strategy == PlacementStrategy.REGION:
+        regions += [region for region in preferred_regions if region not in regions]
+    tier, where = fitting, "any region"
+    for region in regions:
+        in_region = [c for c in fitting if c.region == region]
+        if in_region:
+            tier, where = in_region, f"region {region}"
+            break
+    if strategy == PlacementStrategy.ROUND_ROBIN:
+        ordered = sorted(tier, key=lambda c: c.pk)
+        chosen = ordered[cursor % len(ordered)]
+        how = f"round robin #{cursor}"
+    else:
+        chosen = min(tier, key=lambda c: (load(c), c.name))
+        how = "least loaded"
+    reason = f"{policy_name}: {how} in {where}, {describe(chosen)}, {len(fitting)} server(s) with room"
+    return Decision(chosen, reason[:300], advances_cursor=strategy == PlacementStrategy.ROUND_ROBIN)
+
+
+def effective_policy(organization) -> PlacementPolicy | None:
+    """The organization's own policy, else the global default, else None (built-in least loaded)."""
+    if organization.placement_policy_id:
+        return organization.placement_policy
+    return PlacementPolicy.objects.filter(is_default=True).first()
+
+
+def data_path_for(server: Server, workspace) -> str:
+    return posixpath.join(server.storage_root, workspace.organization.slug, str(workspace.pk))
+
+
+def _add_reservation(server_pk: int, cpu: Decimal, memory_mb: int, sign: int) -> None:
+    Server.objects.filter(pk=server_pk).update(
+        reserved_workspaces=F("reserved_workspaces") + sign,
+        reserved_cpu=F("reserved_cpu") + sign * cpu,
+        reserved_memory_mb=F("reserved_memory_mb") + sign * memory_mb,
+    )
+
+
+def _keep_on_same_server(placement: Placement, request: Request) -> bool:
+    """A re-placed workspace goes back to the server holding its data when that server can take it."""
+    server = Server.objects.select_for_update().filter(pk=placement.server_id, status=ServerStatus.ACTIVE).first()
+    if server is None or not has_room(Candidate.of(server), request):
+        return False
+    _add_reservation(server.pk, request.cpu, request.memory_mb, +1)
+    placement.reserved_cpu, placement.reserved_memory_mb = request.cpu, request.memory_mb
+    placement.released = False
+    placement.reason = f"kept on {server.name}, which holds its data"
+    placement.save(update_fields=["reserved_cpu", "reserved_memory_mb", "released", "reason"])
+    return True
+
+
+def _abandon(placement: Placement) -> None:
+    """The old server cannot take the workspace back: list what is left there for an operator."""
+    OrphanContainer.objects.create(
+        server_id=placement.server_id, container_name=f"berth-{placement.workspace_id}",
+        container_id=placement.container_id, data_path=placement.data_path, workspace_id=placement.workspace_id,
+        note="left behind when the workspace was placed on another server",
+    )
+    placement.delete()
+
+
+def reserve(workspace) -> tuple[Placement | None, str]:
+    """Reserve room for `workspace` and record the Placement, or return (None, why it waits).
+
+    Callers owe: an open transaction (the locks must be held until the Placement is committed) and
+    a workspace they own exclusively (its status moved to `placing` by compare-and-set)."""
+    assert transaction.get_connection().in_atomic_block, "reserve() must run inside a transaction"
+    request = Request(cpu=Decimal(workspace.cpu), memory_mb=workspace.memory_mb, region=workspace.region)
+    previous = Placement.objects.filter(workspace=workspace).first()
+    if previous is not None:
+        if previous.released is False or _keep_on_same_server(previous, request):
+            return previous, previous.reason
+        _abandon(previous)
+    policy = effective_policy(workspace.organization)
+    if policy is not None and policy.strategy == PlacementStrategy.ROUND_ROBIN:
+        policy = PlacementPolicy.objects.select_for_update().get(pk=policy.pk)
+    servers = list(
+        Server.objects.select_for_update()
+        .filter(
+            status=ServerStatus.ACTIVE,
+            reserved_workspaces__lt=F("max_workspaces"),
+            reserved_cpu__lte=F("cpu_cores") - request.cpu,
+            reserved_memory_mb__lte=F("memory_mb") - request.memory_mb,
+        )
+        .order_by("pk")
+    )
+    decision = choose(
+        [Candidate.of(server) for server in servers],
+        request,
+        strategy=policy.strategy if policy else PlacementStrategy.LEAST_LOADED,
+        preferred_regions=policy.preferred_regions if policy else (),
+        label_selector=policy.label_selector if policy else {},
+        cursor=policy.round_robin_cursor if policy else 0,
+        policy_name=f"policy {policy.name}" if policy else "built-in least loaded",
+    )
+    if decision.candidate is None:
+        return None, decision.reason
+    if decision.advances_cursor:
+        PlacementPolicy.objects.filter(pk=policy.pk).update(round_robin_cursor=F("round_robin_cursor") + 1)
+    server = next(s for s in servers if s.pk == decision.candidate.pk)
+    _add_reservation(server.pk, request.cpu, request.memory_mb, +1)
+    placement = Placement.objects.create(
+        workspace=workspace, server=server, data_path=data_path_for(server, workspace), reason=decision.reason,
+        reserved_cpu=request.cpu, reserved_memory_mb=request.memory_mb,
+    )
+    return placement, decision.reason
+
+
+@transaction.atomic
+def release(placement: Placement) -> bool:
+    """Give the placement's reservation back to its server, exactly once (False if already done)."""
+    if Placement.objects.filter(pk=placement.pk, released=False).update(released=True) != 1:
+        return False
+    _add_reservation(placement.server_id, placement.reserved_cpu, placement.reserved_memory_mb, -1)
+    placement.released = True
+    return True

@@ -1,0 +1,91 @@
+"""Workspace fixtures: a git repository served over dumb HTTP on 127.0.0.1, removal of the
+containers a test's workspaces created (by the storage folder of that test's server), and a helper
+that drives the API with on-commit tasks run eagerly."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workspaces.models import Workspace
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.test", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@example.test", "HOME": str(cwd), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory):
+    """A bare repository `demo.git` (README.md on main, extra.txt on branch `feature`) served by
+    python's http.server bound to 127.0.0.1 on a free port; yields its base URL, stopped afterwards."""
+    root = tmp_path_factory.mktemp("git")
+    work = root / "work"
+    work.mkdir()
+    _git("init", "-q", "-b", "main", cwd=work)
+    (work / "README.md").write_text("hello from the test repository\n")
+    _git("add", "README.md", cwd=work)
+    _git("commit", "-q", "-m", "first", cwd=work)
+    _git("checkout", "-q", "-b", "feature", cwd=work)
+    (work / "extra.txt").write_text("only on feature\n")
+    _git("add", "extra.txt", cwd=work)
+    _git("commit", "-q", "-m", "feature", cwd=work)
+    _git("checkout", "-q", "main", cwd=work)
+    served = root / "served"
+    served.mkdir()
+    _git("clone", "-q", "--bare", str(work), str(served / "demo.git"), cwd=root)
+    _git("update-server-info", cwd=served / "demo.git")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(served)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def server_containers(local_server, docker_engine):
+    """Lists the Berth containers whose data lies in this test's storage folder; removes them after."""
+    prefix = local_server.storage_root.rstrip("/") + "/"
+
+    def mine():
+        found = docker_engine.containers.list(all=True, filters={"label": "berth.managed=1"})
+        return [c for c in found if c.labels.get("berth.data", "").startswith(prefix)]
+
+    yield mine
+    for container in mine():
+        container.remove(force=True)
+
+
+@pytest.fixture
+def run_api(django_capture_on_commit_callbacks):
+    """run_api(client.post, url, data) -> response, with the tasks it enqueued run (eager)."""
+
+    def call(method, url, data=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            return method(url, data, format="json") if data is not None else method(url)
+
+    return call
+
+
+def fresh(workspace_id) -> Workspace:
+    return Workspace.objects.select_related("placement__server").get(pk=workspace_id)

@@ -1,0 +1,175 @@
+"""Celery entry points. Each takes a workspace id, reloads it, returns early when the status says the
+work is done or belongs to someone else, and is safe to run twice (provisioning finds what a crashed
+run left). RemoteError.permanent fails the workspace at once; other errors retry with backoff and
+fail it when retries run out. The beat tasks' logic lives in `workspaces.upkeep`."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from infrastructure.choices import ServerStatus
+from infrastructure.models import Placement
+from infrastructure.remote import RemoteError
+
+from . import provisioning, services, upkeep, validation
+from .choices import WorkspaceStatus as S
+from .models import Workspace
+from .state import report_progress, transition
+
+logger = logging.getLogger(__name__)
+MAX_RETRIES = 4
+
+
+def _load(workspace_id: str, expected: str) -> Workspace | None:
+    workspace = Workspace.objects.select_related("organization", "image").filter(pk=workspace_id).first()
+    return workspace if workspace is not None and workspace.status == expected else None
+
+
+def _placement(workspace: Workspace) -> Placement:
+    return Placement.objects.select_related("server").get(workspace=workspace)
+
+
+def _retry_or_fail(task, workspace: Workspace, exc: RemoteError) -> None:
+    if exc.permanent or task.request.retries >= task.max_retries:
+        services.fail_workspace(workspace, reason=str(exc))
+        return
+    report_progress(workspace, f"Retrying after: {exc}")
+    raise task.retry(exc=exc, countdown=min(5 * 2**task.request.retries, 120))
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def place(self, workspace_id: str) -> None:
+    workspace = _load(workspace_id, S.PENDING)
+    if workspace is not None:
+        services.place_workspace(workspace)
+
+
+def _bring_up(workspace: Workspace, placement: Placement) -> str:
+    """Folder (and clone) unless the container already exists, then the running container."""
+    server = placement.server
+    if not provisioning.container_exists(server, workspace.container_name):
+        report_progress(workspace, f"Creating the workspace folder on {server.name}")
+        provisioning.ensure_folder(server, placement.data_path)
+        if workspace.repo_url and workspace.status == S.PROVISIONING:
+            try:
+                scheme = validation.validate_repo_url(
+                    workspace.repo_url, allowed_hosts=settings.GIT_ALLOWED_HOSTS, allow_ssh=settings.GIT_ALLOW_SSH
+                )
+            except ValidationError as exc:  # the allowed hosts changed since the workspace was created
+                raise RemoteError(f"repository refused: {' '.join(exc.messages)}", permanent=True) from exc
+            report_progress(workspace, "Cloning the repository")
+            provisioning.clone_repository(
+                server, workspace, placement.data_path, scheme=scheme,
+                progress=lambda line: report_progress(workspace, line),
+            )
+    report_progress(workspace, "Starting the container")
+    return provisioning.ensure_container(server, workspace, placement.data_path)
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def provision(self, workspace_id: str) -> None:
+    workspace = _load(workspace_id, S.PROVISIONING)
+    if workspace is None:
+        return
+    try:
+        container_id = _bring_up(workspace, _placement(workspace))
+    except RemoteError as exc:
+        _retry_or_fail(self, workspace, exc)
+        return
+    services.finish(workspace, S.PROVISIONING, S.RUNNING, message="Running", container_id=container_id)
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def start(self, workspace_id: str) -> None:
+    """Start on the server holding the data; the container is recreated if someone removed it."""
+    workspace = _load(workspace_id, S.STARTING)
+    if workspace is None:
+        return
+    try:
+        container_id = _bring_up(workspace, _placement(workspace))
+    except RemoteError as exc:
+        _retry_or_fail(self, workspace, exc)
+        return
+    services.finish(workspace, S.STARTING, S.RUNNING, message="Running", container_id=container_id)
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def stop(self, workspace_id: str, restart: bool = False) -> None:
+    workspace = _load(workspace_id, S.STOPPING)
+    if workspace is None:
+        return
+    placement = Placement.objects.select_related("server").filter(workspace=workspace).first()
+    try:
+        if placement is not None:
+            provisioning.stop_container(placement.server, workspace.container_name)
+    except RemoteError as exc:
+        _retry_or_fail(self, workspace, exc)
+        return
+    if services.finish(workspace, S.STOPPING, S.STOPPED, message="Stopped") and restart:
+        transition(workspace, S.STARTING, message="Restarting")
+        start.delay(str(workspace.pk))
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def delete(self, workspace_id: str) -> None:
+    """Remove the container and (without retention) the folder. A server that is offline or keeps
+    failing does not block the delete: what stays there is listed as an OrphanContainer."""
+    workspace = _load(workspace_id, S.DELETING)
+    if workspace is None:
+        return
+    placement = Placement.objects.select_related("server").filter(workspace=workspace).first()
+    keep_data = bool(workspace.organization.deleted_data_retention)
+    if placement is not None:
+        server = placement.server
+        if server.status not in {ServerStatus.ACTIVE, ServerStatus.DRAINING}:
+            services.record_leftovers(placement, note=f"server was {server.status} when the workspace was deleted",
+                                      folder=not keep_data)
+        else:
+            try:
+                provisioning.remove_container(server, provisioning.clone_container_name(workspace))
+                provisioning.remove_container(server, workspace.container_name)
+                if not keep_data:
+                    provisioning.remove_folder(server, placement.data_path)
+            except RemoteError as exc:
+                if not exc.permanent and self.request.retries < self.max_retries:
+                    raise self.retry(exc=exc, countdown=min(5 * 2**self.request.retries, 120)) from exc
+                services.record_leftovers(placement, note=f"cleanup failed: {exc}", folder=not keep_data)
+    services.finish_delete(workspace, keep_data=keep_data)
+
+
+@shared_task
+def reconcile_all() -> None:
+    for server_id in upkeep.active_server_ids():
+        reconcile_server.delay(server_id)
+
+
+@shared_task
+def reconcile_server(server_id: int) -> None:
+    upkeep.reconcile_server(server_id)
+
+
+@shared_task
+def fail_hung_workspaces() -> int:
+    return upkeep.fail_hung_workspaces()
+
+
+@shared_task
+def stop_idle_workspaces() -> int:
+    return upkeep.stop_idle_workspaces()
+
+
+@shared_task
+def place_pending_workspaces() -> int:
+    return upkeep.place_pending_workspaces()
+
+
+@shared_task
+def sample_resource_usage() -> int:
+    return upkeep.sample_resource_usage()
+
+
+@shared_task
+def purge_expired_data() -> int:
+    return upkeep.purge_expired_data()
