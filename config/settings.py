@@ -6,6 +6,8 @@ Two modes share this file:
 - production (DEBUG=False): SECRET_KEY, ALLOWED_HOSTS and BERTH_ENCRYPTION_KEYS are required.
 """
 
+import base64
+import binascii
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +18,36 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("BERTH_VAR_DIR", default=str(BASE_DIR / "var")))
 
-env = environ.Env()
+
+class StrictEnv(environ.Env):
+    """django-environ reads any unknown word as False and reports a bad number without its name;
+    a typo in the environment must stop start-up with a message naming the variable instead."""
+
+    TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+    FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+
+    def bool(self, var, default=environ.Env.NOTSET):
+        if var not in self.ENVIRON:
+            return super().bool(var, default=default)
+        word = self.ENVIRON[var].strip().lower()
+        if word not in self.TRUE_WORDS | self.FALSE_WORDS:
+            raise ImproperlyConfigured(f"{var} must be true or false, not {self.ENVIRON[var]!r}.")
+        return word in self.TRUE_WORDS
+
+    def int(self, var, default=environ.Env.NOTSET):
+        try:
+            return super().int(var, default=default)
+        except ValueError:
+            raise ImproperlyConfigured(f"{var} must be a whole number, not {self.ENVIRON[var]!r}.") from None
+
+    def float(self, var, default=environ.Env.NOTSET):
+        try:
+            return super().float(var, default=default)
+        except ValueError:
+            raise ImproperlyConfigured(f"{var} must be a number, not {self.ENVIRON[var]!r}.") from None
+
+
+env = StrictEnv()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
@@ -58,9 +89,16 @@ if not _encryption_keys:
 
     _encryption_keys = _read_or_create(VAR_DIR / "encryption_key", generate_key)
 BERTH_ENCRYPTION_KEYS = [key.strip() for key in _encryption_keys.split(",") if key.strip()]
+for _key in BERTH_ENCRYPTION_KEYS:
+    try:
+        _key_ok = len(base64.urlsafe_b64decode(_key.encode())) == 32
+    except (binascii.Error, ValueError):
+        _key_ok = False
+    if not _key_ok:
+        raise ImproperlyConfigured("Each BERTH_ENCRYPTION_KEYS entry must be 32 bytes in urlsafe base64.")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.BerthAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -70,6 +108,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "config.apps.BerthConfig",
     "tenants",
     "audit",
     "infrastructure",
@@ -143,6 +183,11 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 BERTH_TASK_MODE = env.str("BERTH_TASK_MODE", default="celery" if REDIS_URL else "thread")
 if BERTH_TASK_MODE not in {"celery", "thread", "eager"}:
     raise ImproperlyConfigured("BERTH_TASK_MODE must be celery, thread or eager.")
+# The embedded default's stand-in for `celery beat`: the periodic tasks below run on a thread of the
+# web process (config/beat.py). `make run` turns it on; never with BERTH_TASK_MODE=celery.
+BERTH_IN_PROCESS_BEAT = env.bool("BERTH_IN_PROCESS_BEAT", default=False)
+if BERTH_IN_PROCESS_BEAT and BERTH_TASK_MODE == "celery":
+    raise ImproperlyConfigured("BERTH_IN_PROCESS_BEAT needs BERTH_TASK_MODE=thread or eager; run `celery beat` instead.")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_TASK_ALWAYS_EAGER = BERTH_TASK_MODE == "eager"
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -200,6 +245,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Self-hosted container workspaces.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI served from our own static files: no CDN, works offline and on private networks.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Production hardening (DEBUG=False). Behind a TLS-terminating proxy set BERTH_BEHIND_TLS_PROXY=true
@@ -209,6 +258,7 @@ if BERTH_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("BERTH_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("BERTH_HSTS_SECONDS", default=31536000)

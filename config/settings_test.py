@@ -14,4 +14,7 @@ os.environ.setdefault("BERTH_WORKSPACE_NETWORK", "host")
 
 from .settings import *  # noqa: E402,F401,F403
 
+# Pages render {% static %} without a collectstatic run (production uses the hashed manifest).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures

@@ -1,3 +1,4 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .services import authenticate_token
@@ -25,3 +26,19 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return "Token"
+
+
+class HashedTokenScheme(OpenApiAuthenticationExtension):
+    """Describes the token header in the OpenAPI schema (loaded with this module)."""
+
+    target_class = HashedTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>` or `Bearer <key>`; create keys on the API tokens page or with "
+            "`manage.py issue_token`.",
+        }

@@ -3,6 +3,7 @@ import hmac
 import secrets
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -56,7 +57,7 @@ class Organization(models.Model):
         help_text="Keep a deleted workspace's data folder this long before purging it. Empty: remove at once.",
     )
     max_workspace_cpu = models.DecimalField(
-        max_digits=5, decimal_places=2, default=4, validators=[MinValueValidator(0.1)],
+        max_digits=5, decimal_places=2, default=4, validators=[MinValueValidator(Decimal("0.1"))],
         help_text="Largest CPU request a member may make for one workspace.",
     )
     max_workspace_memory_mb = models.PositiveIntegerField(
@@ -75,6 +76,14 @@ class Organization(models.Model):
         return self.name
 
 
+class MembershipQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "MembershipQuerySet":
+        """Everyone may see who else belongs to their organizations."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(organization__memberships__user=user)
+
+
 class Membership(models.Model):
     """A user's role in one organization; a user may belong to several."""
 
@@ -82,6 +91,8 @@ class Membership(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "organization"], name="unique_membership")]
@@ -101,6 +112,12 @@ def token_digest(raw_token: str) -> str:
 
 
 class ApiTokenQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ApiTokenQuerySet":
+        """A person sees only their own tokens, superusers included (operators revoke in the admin)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(user=user)
+
     def usable(self) -> "ApiTokenQuerySet":
         now = timezone.now()
         return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))

@@ -43,6 +43,18 @@ def authenticate_token(raw: str) -> ApiToken | None:
     return token
 
 
+@transaction.atomic
+def update_organization(organization: Organization, *, actor: User, changes: dict) -> Organization:
+    """Apply already-validated settings (idle timeout, placement policy, limits) to an organization."""
+    changed = {name: value for name, value in changes.items() if getattr(organization, name) != value}
+    if changed:
+        for name, value in changed.items():
+            setattr(organization, name, value)
+        organization.save(update_fields=list(changed))
+        audit.record(actor=actor, action="organization.update", target=organization, change=changed)
+    return organization
+
+
 def memberships_of(user: User):
     return Membership.objects.filter(user=user).select_related("organization")
 

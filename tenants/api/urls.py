@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns = []
+from .views import ApiTokenViewSet, MembershipViewSet, OrganizationViewSet
+
+router = SimpleRouter()
+router.register("organizations", OrganizationViewSet, basename="organization")
+router.register("memberships", MembershipViewSet, basename="membership")
+router.register("api-tokens", ApiTokenViewSet, basename="api-token")
+
+urlpatterns = router.urls

@@ -1,0 +1,14 @@
+from django.contrib.admin import AdminSite
+
+from .dashboard import dashboard_context
+
+
+class BerthAdminSite(AdminSite):
+    """The operator console: the Django admin with a dashboard on its index page."""
+
+    site_header = "Berth operator console"
+    site_title = "Berth console"
+    index_title = "Dashboard"
+
+    def index(self, request, extra_context=None):
+        return super().index(request, extra_context={"dashboard": dashboard_context(), **(extra_context or {})})

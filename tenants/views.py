@@ -1,0 +1,61 @@
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from . import services
+from .forms import ApiTokenForm, SwitchOrganizationForm
+from .middleware import SESSION_KEY
+from .models import ApiToken
+
+
+@login_required
+@require_POST
+def switch_organization(request):
+    """Choose the organization the pages work in; only one the user belongs to (else 404)."""
+    form = SwitchOrganizationForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Choose an organization.")
+    membership = next((m for m in request.memberships if m.organization_id == form.cleaned_data["organization"]), None)
+    if membership is None:
+        raise Http404("No such organization.")
+    request.session[SESSION_KEY] = membership.organization_id
+    target = form.cleaned_data["next"]
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        target = "home"
+    return redirect(target)
+
+
+def _tokens_page(request, form, new_key: str = "", status: int = 200):
+    tokens = ApiToken.objects.visible_to(request.user)
+    return render(request, "tenants/api_tokens.html", {"tokens": tokens, "form": form, "new_key": new_key}, status=status)
+
+
+@login_required
+def api_tokens(request):
+    """List, and create: the new key is rendered once in this response and never stored or shown again."""
+    if request.method != "POST":
+        return _tokens_page(request, ApiTokenForm())
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _tokens_page(request, form, status=400)
+    days = form.cleaned_data["expires_days"]
+    _, raw = services.issue_api_token(
+        request.user, name=form.cleaned_data["name"], expires_in=timedelta(days=days) if days else None
+    )
+    response = _tokens_page(request, ApiTokenForm(), new_key=raw)
+    response["Cache-Control"] = "no-store"  # the key must not linger in a browser or proxy cache
+    return response
+
+
+@login_required
+@require_POST
+def revoke_api_token(request, pk):
+    token = get_object_or_404(ApiToken.objects.visible_to(request.user), pk=pk)
+    services.revoke_api_token(token, actor=request.user)
+    messages.success(request, f"Token “{token.name}” is revoked.")
+    return redirect("api-tokens")
