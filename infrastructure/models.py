@@ -1,11 +1,46 @@
+import re
 import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from . import crypto
 from .choices import CredentialKind, DockerEndpoint, PlacementStrategy, ServerStatus
 from .validators import validate_labels, validate_storage_root
+
+
+S = ServerStatus
+
+# Legal server status changes; anything else raises ServerTransitionConflict.
+SERVER_TRANSITIONS = {
+    S.UNVERIFIED: {S.ACTIVE, S.HOST_KEY_MISMATCH, S.RETIRED},
+    S.ACTIVE: {S.DRAINING, S.OFFLINE, S.HOST_KEY_MISMATCH, S.RETIRED},
+    S.DRAINING: {S.ACTIVE, S.HOST_KEY_MISMATCH, S.RETIRED},
+    S.OFFLINE: {S.ACTIVE, S.DRAINING, S.HOST_KEY_MISMATCH, S.RETIRED},
+    # Cleared only by an operator re-trusting a key, which puts the server back through a test.
+    S.HOST_KEY_MISMATCH: {S.UNVERIFIED, S.RETIRED},
+    S.RETIRED: {S.UNVERIFIED},
+}
+
+_HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$")
+CERT_WARNING_DAYS = 30
+
+
+class ServerConflict(Exception):
+    """The server's state does not allow this operation (an API 409, an admin error message)."""
+
+
+class ServerTransitionConflict(ServerConflict):
+    """The server is not in a status that allows this change (or another worker changed it first)."""
+
+    def __init__(self, server, old: str, new: str):
+        super().__init__(
+            f"Server {server} is {ServerStatus(old).label.lower()}; it cannot become {ServerStatus(new).label.lower()}."
+        )
 
 
 class Server(models.Model):
@@ -63,6 +98,31 @@ class Server(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        errors = {}
+        if self.host and not _HOST_RE.match(self.host):
+            errors["host"] = "Enter a DNS name or an IP address (no scheme, user or path)."
+        if self.docker_endpoint == DockerEndpoint.TLS:
+            parts = urlsplit(self.docker_url or "")
+            if parts.scheme != "tcp" or not parts.hostname or parts.path not in ("", "/") or parts.username:
+                errors["docker_url"] = "For TLS give the daemon's mTLS address as tcp://host:2376."
+        elif self.docker_url:
+            errors["docker_url"] = (
+                "Plain tcp:// (or any URL) without TLS is refused: leave docker_url empty for SSH or the local "
+                "engine, or choose the tls endpoint with a docker_tls bundle."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def check_transition(server, old: str, new: str) -> None:
+        if new not in SERVER_TRANSITIONS.get(old, ()):
+            raise ServerTransitionConflict(server, old, new)
+
+    @property
+    def takes_workspaces(self) -> bool:
+        return self.status == ServerStatus.ACTIVE
+
     @property
     def has_pinned_host_key(self) -> bool:
         return bool(self.host_key)
@@ -113,6 +173,11 @@ class ServerCredential(models.Model):
 
     def secret_is_set(self, field: str) -> bool:
         return bool(getattr(self, f"encrypted_{field}"))
+
+    @property
+    def expires_soon(self) -> bool:
+        """Shown as a warning: the certificate has less than CERT_WARNING_DAYS left."""
+        return self.expires_at is not None and self.expires_at - timezone.now() < timedelta(days=CERT_WARNING_DAYS)
 
 
 class PlacementPolicy(models.Model):

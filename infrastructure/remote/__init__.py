@@ -6,13 +6,14 @@ Callers use only these functions and errors:
   Close it when done; the SSH connection underneath is shared per process and stays open.
 - ``run_command(server, argv, stdin=b"", timeout=60)``: run an argument list on the server (over the
   pinned SSH connection, or locally for the local engine). argv is quoted, never a shell string.
+- ``docker_version(server)``: ping + version, failures as RemoteError.
 - ``fetch_host_key(host, port, timeout)`` / ``open_socket``: first-contact checks for the connection
   test (key exchange only, no authentication).
 - ``forget_server(server_id)``: drop cached connections after a trust or credential change.
 - errors: RemoteError (``.permanent`` says whether a retry can help) and its subclasses.
 """
 
-from .connections import CommandResult, connect_timeout, docker_client, run_command
+from .connections import CommandResult, connect_timeout, docker_client, docker_version, run_command
 from .errors import AuthenticationError, HostKeyMismatch, HostKeyNotTrusted, RemoteError, Unreachable
 from .ssh import fetch_host_key, forget_server, open_socket
 
@@ -25,6 +26,7 @@ __all__ = [
     "Unreachable",
     "connect_timeout",
     "docker_client",
+    "docker_version",
     "fetch_host_key",
     "forget_server",
     "open_socket",

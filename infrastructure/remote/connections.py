@@ -86,6 +86,31 @@ def docker_client(server) -> docker.DockerClient:
     raise RemoteError(f"Unknown docker endpoint {server.docker_endpoint!r}.", permanent=True)
 
 
+def docker_version(server) -> dict:
+    """Ping the server's Docker daemon and return its version (`Version`, `ApiVersion`, `Os`, ...).
+    Every failure is a RemoteError, so callers outside this package never see docker SDK errors."""
+    try:
+        client = docker_client(server)
+    except RemoteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the SDK and requests raise many types
+        raise RemoteError(f"Docker client for {server.name}: {exc}") from None
+    try:
+        client.ping()
+        return client.version()
+    except RemoteError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise RemoteError(f"Docker on {server.name} did not answer: {_short(exc)}") from None
+    finally:
+        client.close()
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
 def run_command(server, argv: list[str], *, stdin: bytes = b"", timeout: float = 60) -> CommandResult:
     """Run an argument list on the server: over the pinned SSH connection, or locally for the local
     engine. Raises RemoteError (or a subclass) when it cannot run; a non-zero exit is a result."""
