@@ -110,8 +110,10 @@ def choose(
     eligible = [c for c in candidates if matches_labels(c.labels, selector)]
     fitting = [c for c in eligible if has_room(c, request)]
     if not fitting:
-        why = "no active server matches the label selector" if not eligible else "no active server has room"
-        return Decision(None, f"waiting for capacity: {why} for {request.cpu} CPU / {request.memory_mb} MiB")
+        why = "no active server has room"
+        if candidates and not eligible:
+            why = f"no active server with room matches the label selector {selector}"
+        return Decision(None, f"{why} for {request.cpu} CPU / {request.memory_mb} MiB")
     regions = [request.region] if request.region else []
     if strategy == PlacementStrategy.REGION:
         regions += [region for region in preferred_regions if region not in regions]

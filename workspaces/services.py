@@ -148,11 +148,20 @@ def create_workspace(
 
 
 def place_workspace(workspace: Workspace) -> Placement | None:
-    """Reserve a server for a pending workspace and queue provisioning; None while it waits.
+    """Reserve a server for a pending workspace and queue its provisioning; None while it waits."""
+    placement = decide_placement(workspace)
+    if placement is not None:
+        tasks.provision.delay_on_commit(str(workspace.pk))
+    return placement
 
-    The move to `placing` and the reservation share one transaction: a second worker placing the
-    same workspace loses the compare-and-set, and a workspace that finds no room simply stays
-    `pending` (its status_changed_at untouched, so the placement timeout counts from creation)."""
+
+def decide_placement(workspace: Workspace) -> Placement | None:
+    """The concurrency-critical half of placement: pending -> placing -> provisioning with the
+    reservation, all in one transaction.
+
+    A second worker placing the same workspace loses the compare-and-set; a workspace that finds no
+    room rolls back to `pending` with a "waiting for capacity" message, its status_changed_at
+    untouched so that the placement timeout counts from when it started waiting."""
     try:
         with transaction.atomic():
             transition(workspace, S.PLACING, message="Choosing a server")
@@ -160,7 +169,6 @@ def place_workspace(workspace: Workspace) -> Placement | None:
             if chosen is None:
                 raise _NoRoom(reason)
             transition(workspace, S.PROVISIONING, message=f"Placed on {chosen.server.name}")
-            tasks.provision.delay_on_commit(str(workspace.pk))
             return chosen
     except _NoRoom as waiting:
         message = f"{WAITING_FOR_CAPACITY}: {waiting}"[:500]

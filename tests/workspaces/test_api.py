@@ -1,0 +1,239 @@
+"""The workspace API without Docker: create validation (each refusal a 400 naming the field),
+tenant isolation, the permission model, 409 on wrong-state actions, pinned list queries.
+
+Permission model: another organization's workspace is a 404 everywhere. Inside the organization, a
+member sees only their own workspaces (bob gets 404 on alice's), owners/admins see and manage all,
+auditors see all and get 403 on every action."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import AuditEvent
+from tenants.choices import Role
+from tenants.models import Membership, User
+from workspaces.choices import WorkspaceStatus as S
+from workspaces.models import Workspace, WorkspaceImage
+
+from ..api_contract import DestroyContract, ListContract, RetrieveContract, assert_audited
+
+URL = "/api/v1/workspaces/"
+ACTIONS = ["start", "stop", "restart", "retry"]
+
+
+def make_workspace(owner, organization, image, name="demo", status=S.RUNNING):
+    return Workspace.objects.create(organization=organization, owner=owner, name=name, image=image, cpu=1,
+                                    memory_mb=256, status=status)
+
+
+@pytest.fixture
+def alices_workspace(alice, acme, default_image):
+    return make_workspace(alice, acme, default_image)
+
+
+@pytest.fixture
+def auditor(acme):
+    user = User.objects.create_user(username="audrey", password="audrey-password")
+    Membership.objects.create(user=user, organization=acme, role=Role.AUDITOR)
+    return user
+
+
+class TestWorkspaceApiContract(ListContract, RetrieveContract, DestroyContract):
+    url = URL
+    destroy_action = "workspace.delete"
+
+    @pytest.fixture
+    def allowed_user(self, alice):
+        return alice
+
+    @pytest.fixture
+    def outsider(self, charlie):
+        return charlie
+
+    @pytest.fixture
+    def obj(self, alices_workspace):
+        return alices_workspace
+
+    @pytest.fixture
+    def foreign_obj(self, charlie, globex, default_image):
+        return make_workspace(charlie, globex, default_image)
+
+
+def test_create_answers_202_pending_and_is_audited(api_client_for, alice, default_image):
+    response = api_client_for(alice).post(URL, {"name": "demo"}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["status"], body["organization"], body["owner"], body["cpu"], body["memory_mb"]) == (
+        S.PENDING, "acme", "alice", "1.00", 256)
+    assert body["status_message"] == "Queued for placement"
+    assert_audited("workspace.create", actor=alice, target_id=body["id"])
+
+
+BAD_INPUTS = [
+    ({"name": "Bad_Name"}, "name"),
+    ({"name": ""}, "name"),
+    ({"name": "a" * 64}, "name"),
+    ({"name": "-lead"}, "name"),
+    ({"repo_url": "https://evil.test/x.git"}, "repo_url"),
+    ({"repo_url": "http://github.com/acme/app.git"}, "repo_url"),
+    ({"repo_url": "https://u:p@github.com/acme/app.git"}, "repo_url"),
+    ({"repo_url": "https://github.com/acme/app.git?a=1"}, "repo_url"),
+    ({"repo_url": "ext::sh -c id"}, "repo_url"),
+    ({"repo_url": "file:///etc"}, "repo_url"),
+    ({"repo_url": "--upload-pack=id"}, "repo_url"),
+    ({"repo_url": "https://github.com/acme/app.git", "branch": "a..b"}, "branch"),
+    ({"repo_url": "https://github.com/acme/app.git", "branch": "-x"}, "branch"),
+    ({"branch": "main"}, "branch"),
+    ({"cpu": "3"}, "cpu"),  # image max 2
+    ({"cpu": "0.01"}, "cpu"),
+    ({"cpu": "many"}, "cpu"),
+    ({"memory_mb": 4096}, "memory_mb"),  # image max 2048
+    ({"memory_mb": 10}, "memory_mb"),
+    ({"memory_mb": "lots"}, "memory_mb"),
+    ({"image": 999999}, "image"),
+    ({"region": "Not A Region"}, "region"),
+    ({"organization": "globex"}, "organization"),
+    ({"owner": "bob"}, "owner"),
+    ({"status": "running"}, "status"),
+]
+
+
+@pytest.mark.parametrize(("extra", "field"), BAD_INPUTS)
+def test_each_bad_create_input_is_a_400_naming_the_field(api_client_for, alice, default_image, extra, field):
+    response = api_client_for(alice).post(URL, {"name": "demo", **extra}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"], response.json()
+    assert not Workspace.objects.exists()
+
+
+def test_the_organization_limit_is_below_the_image_limit(api_client_for, alice, acme, default_image):
+    acme.max_workspace_memory_mb = 512
+    acme.save()
+    response = api_client_for(alice).post(URL, {"name": "demo", "memory_mb": 1024}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["memory_mb"] == ["At most 512 MiB in this organization."]
+
+
+def test_a_duplicate_name_and_the_per_person_limit_are_refused(api_client_for, alice, acme, default_image):
+    client = api_client_for(alice)
+    assert client.post(URL, {"name": "demo"}, format="json").status_code == 202
+    response = client.post(URL, {"name": "demo"}, format="json")
+    assert response.status_code == 400 and "already have a workspace named demo" in str(response.json())
+    acme.max_workspaces_per_user = 1
+    acme.save()
+    response = client.post(URL, {"name": "other"}, format="json")
+    assert response.status_code == 400 and "limit of 1 workspaces" in str(response.json()["errors"]["name"])
+
+
+def test_an_inactive_image_is_refused(api_client_for, alice, default_image):
+    old = WorkspaceImage.objects.create(name="old", reference="old:1", is_active=False)
+    response = api_client_for(alice).post(URL, {"name": "demo", "image": old.pk}, format="json")
+    assert response.status_code == 400 and "image" in response.json()["errors"]
+
+
+def test_an_auditor_cannot_create(api_client_for, auditor, default_image):
+    assert api_client_for(auditor).post(URL, {"name": "demo"}, format="json").status_code == 403
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_another_organization_gets_404_on_every_action(api_client_for, charlie, alices_workspace, action):
+    response = api_client_for(charlie).post(f"{URL}{alices_workspace.pk}/{action}/")
+    assert response.status_code == 404
+    alices_workspace.refresh_from_db()
+    assert alices_workspace.status == S.RUNNING
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_a_member_cannot_see_or_act_on_a_colleagues_workspace(api_client_for, bob, alices_workspace, action):
+    client = api_client_for(bob)
+    assert client.get(f"{URL}{alices_workspace.pk}/").status_code == 404
+    assert client.post(f"{URL}{alices_workspace.pk}/{action}/").status_code == 404
+    assert client.delete(f"{URL}{alices_workspace.pk}/").status_code == 404
+    assert str(alices_workspace.pk) not in str(client.get(URL).json())
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_an_auditor_sees_but_gets_403_on_actions(api_client_for, auditor, alices_workspace, action):
+    client = api_client_for(auditor)
+    assert client.get(f"{URL}{alices_workspace.pk}/").status_code == 200
+    response = client.post(f"{URL}{alices_workspace.pk}/{action}/")
+    assert response.status_code == 403 and response.json()["detail"]
+    assert client.delete(f"{URL}{alices_workspace.pk}/").status_code == 403
+
+
+def test_the_org_owner_manages_a_members_workspace(api_client_for, alice, bob, acme, default_image):
+    workspace = make_workspace(bob, acme, default_image)
+    response = api_client_for(alice).post(f"{URL}{workspace.pk}/stop/")
+    assert response.status_code == 202 and response.json()["status"] == S.STOPPING
+    assert_audited("workspace.stop", actor=alice, target_id=workspace.pk)
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [(S.RUNNING, "start"), (S.STOPPED, "stop"), (S.STOPPED, "restart"), (S.RUNNING, "retry"),
+     (S.PROVISIONING, "stop"), (S.PENDING, "start")],
+)
+def test_a_wrong_state_action_is_a_409(api_client_for, alice, acme, default_image, status, action):
+    workspace = make_workspace(alice, acme, default_image, status=status)
+    response = api_client_for(alice).post(f"{URL}{workspace.pk}/{action}/")
+    assert response.status_code == 409
+    assert status in response.json()["detail"]
+    assert not AuditEvent.objects.filter(action=f"workspace.{action}").exists()
+
+
+def test_an_in_flight_workspace_cannot_be_deleted_until_it_settles(api_client_for, alice, acme, default_image):
+    workspace = make_workspace(alice, acme, default_image, status=S.PROVISIONING)
+    assert api_client_for(alice).delete(f"{URL}{workspace.pk}/").status_code == 409
+
+
+def test_a_failed_workspace_can_be_deleted_or_retried(api_client_for, alice, acme, default_image):
+    client = api_client_for(alice)
+    first = make_workspace(alice, acme, default_image, name="one", status=S.FAILED)
+    second = make_workspace(alice, acme, default_image, name="two", status=S.FAILED)
+    assert client.delete(f"{URL}{first.pk}/").json()["status"] == S.DELETING
+    assert client.post(f"{URL}{second.pk}/retry/").json()["status"] == S.PENDING
+
+
+def test_detail_shows_server_reason_and_messages(api_client_for, alice, alices_workspace, local_server):
+    from infrastructure.models import Placement
+
+    Placement.objects.create(workspace=alices_workspace, server=local_server, data_path="/x", reason="least loaded: local",
+                             reserved_cpu=1, reserved_memory_mb=256)
+    Workspace.objects.filter(pk=alices_workspace.pk).update(status_message="Cloning 40%", failure_reason="")
+    body = api_client_for(alice).get(f"{URL}{alices_workspace.pk}/").json()
+    assert (body["server"], body["placement_reason"], body["status_message"], body["failure_reason"]) == (
+        "local", "least loaded: local", "Cloning 40%", "")
+
+
+def test_list_filters_and_its_query_count_does_not_grow(api_client_for, alice, acme, default_image, local_server):
+    from infrastructure.models import Placement
+
+    client = api_client_for(alice)
+
+    def count_queries():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(URL, {"organization": "acme"}).status_code == 200
+        return len(queries)
+
+    def add(n):
+        workspace = make_workspace(alice, acme, default_image, name=f"w{n}")
+        Placement.objects.create(workspace=workspace, server=local_server, data_path=f"/x/{n}",
+                                 reserved_cpu=1, reserved_memory_mb=256)
+
+    add(0)
+    count_queries()  # the first request also marks the token used
+    assert count_queries() == 4  # token, count, page, placements with their servers
+    for n in range(1, 8):
+        add(n)
+    assert count_queries() == 4
+    make_workspace(alice, acme, default_image, name="off", status=S.STOPPED)
+    stopped = client.get(URL, {"status": "stopped"}).json()
+    assert [item["name"] for item in stopped["results"]] == ["off"]
+    assert client.get(URL, {"organization": "globex"}).json()["count"] == 0
+
+
+def test_images_are_listed_for_users(api_client_for, bob, default_image):
+    WorkspaceImage.objects.create(name="retired", reference="old:1", is_active=False)
+    body = api_client_for(bob).get("/api/v1/workspace-images/").json()
+    assert [image["name"] for image in body["results"]] == ["Debian 12 with git"]
+    assert api_client_for(None).get("/api/v1/workspace-images/").status_code == 401
