@@ -1,0 +1,84 @@
+"""Docker over mutual TLS against a real dockerd started with --tlsverify."""
+
+import socket
+import ssl
+
+import pytest
+
+from infrastructure import remote, services
+from infrastructure.choices import DockerEndpoint, ServerStatus
+from tests.fixtures.tls import issue, make_ca
+
+pytestmark = [pytest.mark.docker, pytest.mark.ssh]
+
+
+def _register_tls(operator, sshd, tls_dockerd, tmp_path, *, docker_url=None, **bundle):
+    server, _ = services.register_server(
+        actor=operator,
+        fields={"name": "tls-1", "host": sshd.host, "ssh_port": sshd.port, "docker_endpoint": DockerEndpoint.TLS,
+                "docker_url": docker_url or tls_dockerd.url, "storage_root": str(tmp_path),
+                "expected_host_key_fingerprint": sshd.ssh_keygen_fingerprint()},
+        ssh_key={"private_key": sshd.client_key},
+        docker_tls=tls_dockerd.bundle(**bundle),
+    )
+    return server
+
+
+def test_the_registered_client_certificate_reaches_docker(db, operator, sshd, tls_dockerd, tmp_path):
+    server = _register_tls(operator, sshd, tls_dockerd, tmp_path)
+
+    services.test_connection(server, actor=operator)
+    server.refresh_from_db()
+
+    assert server.status == ServerStatus.ACTIVE, server.last_test
+    docker_step = next(step for step in server.last_test if step["name"] == "docker")
+    assert "tcp with mutual tls" in docker_step["message"]
+    assert server.credentials.get(kind="tls_bundle").expires_at is not None
+
+
+def test_the_environment_cannot_replace_the_registered_ca(db, operator, sshd, tls_dockerd, tmp_path, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    server = _register_tls(operator, sshd, tls_dockerd, tmp_path)
+
+    assert remote.docker_version(server)["ApiVersion"]
+
+
+def test_a_client_certificate_from_another_ca_is_refused(db, operator, sshd, tls_dockerd, tmp_path):
+    stranger = issue(make_ca("stranger-ca"), "berth-client")
+    server = _register_tls(operator, sshd, tls_dockerd, tmp_path, client_cert=stranger.cert, client_key=stranger.key)
+
+    with pytest.raises(remote.RemoteError):
+        remote.docker_version(server)
+
+
+def test_a_daemon_whose_certificate_is_not_from_the_registered_ca_is_refused(db, operator, sshd, tls_dockerd, tmp_path):
+    other_ca = make_ca("other-ca")
+    server = _register_tls(operator, sshd, tls_dockerd, tmp_path, ca_cert=other_ca[0].cert)
+
+    with pytest.raises(remote.RemoteError) as refused:
+        remote.docker_version(server)
+
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+
+
+def test_the_daemon_host_name_is_verified(db, operator, sshd, tls_dockerd, tmp_path):
+    port = tls_dockerd.url.rsplit(":", 1)[1]
+    server = _register_tls(operator, sshd, tls_dockerd, tmp_path, docker_url=f"tcp://localhost:{port}")
+
+    with pytest.raises(remote.RemoteError) as refused:
+        remote.docker_version(server)
+
+    assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+
+
+def test_the_daemon_refuses_a_client_without_certificate(tls_dockerd):
+    context = ssl.create_default_context(cadata=tls_dockerd.ca.cert)
+    host, port = tls_dockerd.url.removeprefix("tcp://").split(":")
+
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                tls.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+                if not tls.recv(100):
+                    raise ConnectionError("closed without answer")
