@@ -10,7 +10,10 @@ from tenants.services import issue_api_token
 from workspaces.models import WorkspaceImage
 
 # Fixture modules, one per area (each owned by the part of the code it serves).
-pytest_plugins = ["tests.fixtures.docker", "tests.fixtures.servers", "tests.fixtures.ssh", "tests.fixtures.tls"]
+pytest_plugins = [
+    "tests.fixtures.docker", "tests.fixtures.servers", "tests.fixtures.ssh", "tests.fixtures.tls",
+    "tests.fixtures.workspace_files",
+]
 
 
 @pytest.fixture

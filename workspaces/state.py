@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 
+from . import cache
 from .choices import WorkspaceStatus as S
 from .models import TransitionConflict, Workspace
 
@@ -28,6 +29,7 @@ def transition(workspace: Workspace, new: str, *, message: str = "", reason: str
         raise TransitionConflict(workspace.pk, old, new)
     for name, value in fields.items():
         setattr(workspace, name, value)
+    cache.workspace_changed(workspace)
     return workspace
 
 
@@ -38,3 +40,4 @@ def report_progress(workspace: Workspace, message: str) -> None:
         status_message=message[:500], status_changed_at=now
     )
     workspace.status_message, workspace.status_changed_at = message[:500], now
+    cache.workspace_changed(workspace)

@@ -146,20 +146,21 @@ class Workspace:
                 return dir_fd, name
             if not stat.S_ISDIR(info.st_mode):
                 raise AgentError("not_a_directory", "'%s' is inside something that is not a folder" % path)
-            try:
-                stack.append(self._keep(_open_dir(name, dir_fd)))
-            except OSError as exc:
-                raise _os_error(exc, path)
+            stack.append(self.descend(dir_fd, name, path))
         return stack[-1], None
 
-    def open_dir(self, path):
-        dir_fd, name = self.resolve(path, follow_last=True)
-        if name is None:
-            return dir_fd
+    def descend(self, dir_fd, name, path):
+        """Open the folder `name`; if it became a symlink since it was looked at, refuse."""
         try:
             return self._keep(_open_dir(name, dir_fd))
         except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(dir_fd, name):
+                raise _refused("'%s' is a symbolic link that changed during the request" % path)
             raise _os_error(exc, path)
+
+    def open_dir(self, path):
+        dir_fd, name = self.resolve(path, follow_last=True)
+        return dir_fd if name is None else self.descend(dir_fd, name, path)
 
     def make_dir(self, dir_fd, name, path):
         try:
@@ -174,6 +175,13 @@ class Workspace:
             return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError as exc:
             raise _os_error(exc, path)
+
+
+def _is_link(dir_fd, name):
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _kind(mode):
