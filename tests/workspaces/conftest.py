@@ -63,9 +63,15 @@ def git_server(tmp_path_factory):
 
 
 @pytest.fixture
-def server_containers(local_server, docker_engine):
+def server(local_server):
+    """The server a test's workspaces land on; test modules may override it (e.g. with ssh_server)."""
+    return local_server
+
+
+@pytest.fixture
+def server_containers(server, docker_engine):
     """Lists the Berth containers whose data lies in this test's storage folder; removes them after."""
-    prefix = local_server.storage_root.rstrip("/") + "/"
+    prefix = server.storage_root.rstrip("/") + "/"
 
     def mine():
         found = docker_engine.containers.list(all=True, filters={"label": "berth.managed=1"})

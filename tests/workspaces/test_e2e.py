@@ -1,4 +1,5 @@
-"""End to end through the API on the real local Docker engine: create -> running (hardened
+"""End to end through the API on real servers: the local Docker engine and a server registered over
+a private sshd (Docker and commands through the pinned SSH connection). Create -> running (hardened
 container inspected), clone over HTTP, stop/start/restart/delete, retention."""
 
 import os
@@ -15,6 +16,11 @@ pytestmark = pytest.mark.docker
 GIB = 1024**3
 
 
+@pytest.fixture(params=["local_server", "ssh_server"])
+def server(request):
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture
 def alice_api(alice, api_client_for):
     return api_client_for(alice)
@@ -28,13 +34,13 @@ def create(run_api, client, **body):
 
 
 def test_an_empty_workspace_becomes_a_hardened_running_container(
-    alice_api, run_api, default_image, local_server, server_containers, workspace_image, docker_engine
+    alice_api, run_api, default_image, server, server_containers, workspace_image, docker_engine
 ):
     workspace = create(run_api, alice_api, cpu="0.5")
     assert workspace.status == S.RUNNING, workspace.failure_reason
     placement = workspace.placement
-    assert placement.server == local_server
-    assert placement.data_path == f"{local_server.storage_root}/acme/{workspace.pk}"
+    assert placement.server == server
+    assert placement.data_path == f"{server.storage_root}/acme/{workspace.pk}"
     container = docker_engine.containers.get(f"berth-{workspace.pk}")
     host = container.attrs["HostConfig"]
     assert container.status == "running"
@@ -56,7 +62,7 @@ def test_an_empty_workspace_becomes_a_hardened_running_container(
 
 
 def test_it_clones_the_repository_owned_by_the_workspace_user(
-    alice_api, run_api, default_image, local_server, server_containers, workspace_image, git_server
+    alice_api, run_api, default_image, server, server_containers, workspace_image, git_server
 ):
     workspace = create(run_api, alice_api, repo_url=f"{git_server}/demo.git", branch="feature")
     assert workspace.status == S.RUNNING, workspace.failure_reason
@@ -68,7 +74,7 @@ def test_it_clones_the_repository_owned_by_the_workspace_user(
 
 
 def test_a_failing_clone_fails_the_workspace_with_git_s_message(
-    alice_api, run_api, default_image, local_server, server_containers, workspace_image, git_server
+    alice_api, run_api, default_image, server, server_containers, workspace_image, git_server
 ):
     workspace = create(run_api, alice_api, repo_url=f"{git_server}/missing.git")
     assert workspace.status == S.FAILED
@@ -79,7 +85,7 @@ def test_a_failing_clone_fails_the_workspace_with_git_s_message(
 
 
 def test_stop_start_restart_and_delete_move_the_container(
-    alice_api, run_api, default_image, local_server, server_containers, workspace_image, docker_engine
+    alice_api, run_api, default_image, server, server_containers, workspace_image, docker_engine
 ):
     workspace = create(run_api, alice_api)
     url = f"/api/v1/workspaces/{workspace.pk}/"
@@ -106,13 +112,13 @@ def test_stop_start_restart_and_delete_move_the_container(
     assert deleted.status == S.DELETED
     assert server_containers() == []
     assert not Path(deleted.placement.data_path).exists()
-    local_server.refresh_from_db()
-    assert (local_server.reserved_workspaces, local_server.reserved_memory_mb) == (0, 0)
+    server.refresh_from_db()
+    assert (server.reserved_workspaces, server.reserved_memory_mb) == (0, 0)
     assert alice_api.get(url).status_code == 404
 
 
 def test_with_retention_the_folder_outlives_the_delete_until_purged(
-    alice_api, run_api, acme, default_image, local_server, server_containers, workspace_image
+    alice_api, run_api, acme, default_image, server, server_containers, workspace_image
 ):
     from datetime import timedelta
 
