@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.utils.html import format_html
 
-from infrastructure.models import Placement
+from infrastructure.models import Placement, Server
 
 from . import services
 from .models import Workspace, WorkspaceImage
@@ -25,8 +25,6 @@ class ServerFilter(admin.SimpleListFilter):
     parameter_name = "server"
 
     def lookups(self, request, model_admin):
-        from infrastructure.models import Server
-
         return [(server.pk, server.name) for server in Server.objects.only("pk", "name")]
 
     def queryset(self, request, queryset):
