@@ -16,7 +16,9 @@ _pool: ThreadPoolExecutor | None = None
 def _in_process_pool() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="berth-task")
+        from django.conf import settings
+
+        _pool = ThreadPoolExecutor(max_workers=settings.BERTH_TASK_THREADS, thread_name_prefix="berth-task")
     return _pool
 
 

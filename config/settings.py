@@ -189,6 +189,8 @@ BERTH_IN_PROCESS_BEAT = env.bool("BERTH_IN_PROCESS_BEAT", default=False)
 if BERTH_IN_PROCESS_BEAT and BERTH_TASK_MODE == "celery":
     raise ImproperlyConfigured("BERTH_IN_PROCESS_BEAT needs BERTH_TASK_MODE=thread or eager; run `celery beat` instead.")
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# Size of the in-process pool (thread mode): tasks wait on Docker and SSH, not on the CPU.
+BERTH_TASK_THREADS = env.int("BERTH_TASK_THREADS", default=8)
 CELERY_TASK_ALWAYS_EAGER = BERTH_TASK_MODE == "eager"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
