@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from config.admin_site import ReadOnlyAdminMixin
+
 from .models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only for everyone, superusers included: an edit here would break the hash chain, and the
     log is only worth something if nobody can rewrite it through the console."""
 
@@ -14,12 +16,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["action", "actor_name", "target_label", "target_id", "request_id", "message"]
     date_hierarchy = "created_at"
     show_full_result_count = False  # COUNT(*) on a long log is slow; the paginator still works
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

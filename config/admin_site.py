@@ -12,3 +12,17 @@ class BerthAdminSite(AdminSite):
 
     def index(self, request, extra_context=None):
         return super().index(request, extra_context={"dashboard": dashboard_context(), **(extra_context or {})})
+
+
+class ReadOnlyAdminMixin:
+    """Console pages that list and show but never add, edit or delete, superusers included. Rows
+    such as audit events and token digests are written only by their services."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -13,8 +13,9 @@ from django.conf import settings
 from django.db import transaction
 
 import audit.services as audit
-from infrastructure.choices import DockerEndpoint, PlacementStrategy, ServerStatus
+from infrastructure.choices import PlacementStrategy
 from infrastructure.models import PlacementPolicy, Server
+from infrastructure.services import register_local_server
 from workspaces.models import WorkspaceImage
 
 from .choices import Role
@@ -98,19 +99,6 @@ def _register_local_engine(*, actor: User) -> str:
         return f"no Docker engine answers on {LOCAL_DOCKER_URL}; register servers in the console"
     storage_root = Path(settings.VAR_DIR).resolve() / "workspaces"
     storage_root.mkdir(parents=True, exist_ok=True)
-    try:
-        from infrastructure.services import register_local_server
-    except ImportError:  # interim, until infrastructure.services (engineer B) provides the service
-        register_local_server = _create_local_server_row
     server = register_local_server(name=LOCAL_SERVER_NAME, storage_root=str(storage_root), actor=actor)
     return f"registered the local Docker engine as server {server.name} ({server.get_status_display()})"
 
-
-@transaction.atomic
-def _create_local_server_row(*, name: str, storage_root: str, actor: User) -> Server:
-    server = Server.objects.create(
-        name=name, host="127.0.0.1", docker_endpoint=DockerEndpoint.LOCAL, storage_root=storage_root,
-        status=ServerStatus.ACTIVE,
-    )
-    audit.record(actor=actor, action="server.register", target=server, message="bootstrap: local engine")
-    return server

@@ -26,7 +26,7 @@ def switch_organization(request):
     request.session[SESSION_KEY] = membership.organization_id
     target = form.cleaned_data["next"]
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        target = "home"
+        target = "/"
     return redirect(target)
 
 

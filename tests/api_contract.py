@@ -7,20 +7,22 @@ A test class picks the contracts its endpoint offers and provides the fixtures t
         update_action = "thing.update"          # audit action the write must record
 
         @pytest.fixture
-        def allowed_user(self, alice): return alice        # may use `obj`
-        @pytest.fixture
-        def outsider(self, charlie): return charlie        # another tenant: `obj` must be a 404
-        @pytest.fixture
         def obj(self, ...): ...                            # visible to allowed_user
         @pytest.fixture
         def foreign_obj(self, ...): ...                    # belongs to the outsider's tenant
         @pytest.fixture
         def update_payload(self): return {"field": "value"}
 
+`allowed_user` (default: alice, owner of acme) may use `obj`; `outsider` (default: charlie, owner of
+globex) is the other tenant, for whom `obj` must be a 404. Override either fixture when the endpoint
+needs someone else (an auditor, a superuser).
+
 Checked for each: anonymous 401; the other tenant gets 404 for every id of ours (and the row stays
 as it was); listing never shows another tenant's row; the allowed user succeeds, and every write
 leaves an audit event naming the actor; an unknown field is a 400.
 """
+
+import pytest
 
 from audit.models import AuditEvent
 
@@ -43,6 +45,14 @@ def result_ids(response) -> set[str]:
 
 class ApiContract:
     url: str
+
+    @pytest.fixture
+    def allowed_user(self, alice):
+        return alice
+
+    @pytest.fixture
+    def outsider(self, charlie):
+        return charlie
 
     def detail_url(self, obj) -> str:
         return f"{self.url}{obj.pk}/"

@@ -18,14 +18,6 @@ class TestApiTokenApi(ListContract, RetrieveContract, CreateContract, DestroyCon
     destroy_action = "token.revoke"
 
     @pytest.fixture
-    def allowed_user(self, alice):
-        return alice
-
-    @pytest.fixture
-    def outsider(self, charlie):
-        return charlie
-
-    @pytest.fixture
     def obj(self, alice_token):
         return alice_token
 

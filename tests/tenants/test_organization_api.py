@@ -14,14 +14,6 @@ class TestOrganizationApi(ListContract, RetrieveContract, UpdateContract):
     update_action = "organization.update"
 
     @pytest.fixture
-    def allowed_user(self, alice):
-        return alice
-
-    @pytest.fixture
-    def outsider(self, charlie):
-        return charlie
-
-    @pytest.fixture
     def obj(self, acme):
         return acme
 
@@ -97,14 +89,6 @@ def test_listing_costs_the_same_queries_for_one_or_many_organizations(api_client
 
 class TestMembershipApi(ListContract, RetrieveContract):
     url = "/api/v1/memberships/"
-
-    @pytest.fixture
-    def allowed_user(self, alice):
-        return alice
-
-    @pytest.fixture
-    def outsider(self, charlie):
-        return charlie
 
     @pytest.fixture
     def obj(self, alice, acme):

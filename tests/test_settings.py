@@ -1,0 +1,45 @@
+"""Settings: production passes Django's deployment checklist, and a malformed value stops start-up
+with a message naming the variable (never a half-configured Berth)."""
+
+import secrets
+
+import pytest
+
+from infrastructure.crypto import generate_key
+from tests.test_boot import clean_env, manage
+
+
+def production_env(tmp_path, **overrides):
+    production = {
+        "DEBUG": "False",
+        "SECRET_KEY": secrets.token_urlsafe(64),
+        "ALLOWED_HOSTS": "berth.example.com",
+        "BERTH_ENCRYPTION_KEYS": generate_key(),
+    }
+    return clean_env(tmp_path / "var", **{**production, **overrides})
+
+
+@pytest.mark.parametrize("behind_proxy", ["false", "true"])
+def test_production_passes_the_deployment_checklist(tmp_path, behind_proxy):
+    result = manage(production_env(tmp_path, BERTH_BEHIND_TLS_PROXY=behind_proxy), "check", "--deploy", "--fail-level", "WARNING")
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
+        ({"BERTH_SSL_REDIRECT": "yes please"}, "BERTH_SSL_REDIRECT must be true or false"),
+        ({"BERTH_SERVER_CHECK_INTERVAL": "soon"}, "BERTH_SERVER_CHECK_INTERVAL must be a whole number"),
+        ({"BERTH_CONNECT_TIMEOUT": "fast"}, "BERTH_CONNECT_TIMEOUT must be a number"),
+        ({"BERTH_TASK_MODE": "sometimes"}, "BERTH_TASK_MODE must be celery, thread or eager"),
+        ({"BERTH_ENCRYPTION_KEYS": "too-short"}, "BERTH_ENCRYPTION_KEYS entry must be 32 bytes"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY is required"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is required"),
+        ({"BERTH_IN_PROCESS_BEAT": "true", "BERTH_TASK_MODE": "celery"}, "BERTH_IN_PROCESS_BEAT needs"),
+    ],
+)
+def test_a_malformed_value_stops_start_up(tmp_path, overrides, message):
+    result = manage(production_env(tmp_path, **overrides), "check", check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
