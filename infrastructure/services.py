@@ -18,9 +18,9 @@ from django.utils import timezone
 import audit.services as audit
 from audit.choices import Outcome
 
-from . import credentials, remote
+from . import credentials, crypto, remote
 from .choices import CredentialKind, DockerEndpoint, ServerStatus
-from .models import Server, ServerConflict, ServerCredential, ServerTransitionConflict
+from .models import PlacementPolicy, Server, ServerConflict, ServerCredential, ServerTransitionConflict
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def register_local_server(*, name: str, storage_root: str, actor) -> Server:
     if existing is not None:
         return existing
     server = _validated_server({"name": name, "host": "localhost", "docker_endpoint": DockerEndpoint.LOCAL,
-                                "storage_root": storage_root, "ssh_user": "", "ssh_port": 22})
+                                "storage_root": storage_root})
     server.save()
     audit.record(actor=actor, action="server.register", target=server, message="local engine")
     try:
@@ -125,6 +125,45 @@ def register_local_server(*, name: str, storage_root: str, actor) -> Server:
         return server
     _set_status(server, ServerStatus.ACTIVE, actor=actor, action="server.verified", message="Local engine answered.")
     return server
+
+
+# Fields an operator may change after registration. Address, user and endpoint are fixed: the pinned
+# identity belongs to them, so a different machine is registered as a new server.
+UPDATABLE_FIELDS = ("name", "storage_root", "region", "labels", "max_workspaces", "cpu_cores", "memory_mb")
+
+
+@transaction.atomic
+def update_server(server: Server, *, actor, changes: dict) -> Server:
+    refused = set(changes) - set(UPDATABLE_FIELDS)
+    if refused:
+        raise ValidationError({name: "This cannot change after registration; register a new server instead."
+                               for name in sorted(refused)})
+    for name, value in changes.items():
+        setattr(server, name, value)
+    server.full_clean()
+    server.save(update_fields=list(changes))
+    audit.record(actor=actor, action="server.update", target=server,
+                 change={name: str(value) for name, value in changes.items()})
+    return server
+
+
+@transaction.atomic
+def save_placement_policy(policy: PlacementPolicy, *, actor, changes: dict) -> PlacementPolicy:
+    """Create or change a placement policy (a new one when `policy.pk` is None)."""
+    created = policy.pk is None
+    for name, value in changes.items():
+        setattr(policy, name, value)
+    policy.full_clean()
+    policy.save()
+    audit.record(actor=actor, action="placement_policy.create" if created else "placement_policy.update",
+                 target=policy, change={name: str(value) for name, value in changes.items()})
+    return policy
+
+
+@transaction.atomic
+def delete_placement_policy(policy: PlacementPolicy, *, actor) -> None:
+    audit.record(actor=actor, action="placement_policy.delete", target=policy)
+    policy.delete()
 
 
 def _upsert_credential(server: Server, kind: str) -> ServerCredential:
@@ -172,8 +211,6 @@ def set_tls_bundle(server: Server, *, ca_cert: str, client_cert: str, client_key
 @transaction.atomic
 def generate_key_pair(server: Server, *, actor) -> str:
     """A new ed25519 key kept encrypted; returns the public line for the server's authorized_keys."""
-    from . import crypto
-
     return _store_ssh_key(server, crypto.generate_ssh_key_pair(), "", actor=actor)
 
 
@@ -187,6 +224,25 @@ def issue_agent_api_key(server: Server, *, actor) -> str:
     audit.record(actor=actor, action="server.credential_set", target=server, message=f"agent API key {raw[:16]}…",
                  change={"kind": credential.kind})
     return raw
+
+
+@transaction.atomic
+def rotate_encryption_keys(*, actor=None) -> int:
+    """Re-encrypt every stored secret under the primary (first) BERTH_ENCRYPTION_KEYS key, so older keys
+    can then be removed. Rows are locked while rewritten; returns how many values changed."""
+    changed = 0
+    for credential in ServerCredential.objects.select_for_update().order_by("pk"):
+        rewritten = []
+        for field in ServerCredential.ENCRYPTED_FIELDS:
+            stored = getattr(credential, f"encrypted_{field}")
+            if stored and crypto.needs_rotation(stored):
+                credential.set_secret(field, credential.get_secret(field))
+                rewritten.append(f"encrypted_{field}")
+        if rewritten:
+            credential.save(update_fields=rewritten)
+            changed += len(rewritten)
+    audit.record(actor=actor, action="secrets.rotate", message=f"{changed} secret(s) re-encrypted under the primary key")
+    return changed
 
 
 # --- identity --------------------------------------------------------------------------------------------

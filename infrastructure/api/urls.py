@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns = []
+from .views import PlacementPolicyViewSet, ServerViewSet
+
+router = SimpleRouter()
+router.register("servers", ServerViewSet, basename="server")
+router.register("placement-policies", PlacementPolicyViewSet, basename="placement-policy")
+
+urlpatterns = router.urls
