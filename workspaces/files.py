@@ -161,7 +161,7 @@ def read_file(workspace: Workspace, raw_path, *, actor, max_bytes: int, allow_bi
 
 def write_file(workspace: Workspace, raw_path, data: bytes, *, actor, expected_sha256: str | None = None) -> dict:
     """Write atomically, creating parent folders. `expected_sha256` (from If-Match) refuses to
-    overwrite a version other than the one the writer read: 412."""
+    overwrite a version other than the one the writer read: 412; "absent" refuses any existing file: 409."""
     path = _checked(workspace, raw_path, actor=actor)
     change = {"path": path, "action": "write", "content": base64.b64encode(data).decode("ascii"),
               "expect": expected_sha256}

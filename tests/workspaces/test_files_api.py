@@ -163,6 +163,13 @@ def test_write_with_a_stale_if_match_is_412_and_changes_nothing(api, placed_work
     assert ok.status_code == 200 and (folder / "a.txt").read_text() == "mine\n"
 
 
+def test_if_none_match_star_creates_but_never_overwrites(api, placed_workspace, folder):
+    created = api.put(content_url(placed_workspace, "n.txt"), {"content": "1"}, format="json", HTTP_IF_NONE_MATCH="*")
+    assert created.status_code == 200
+    again = api.put(content_url(placed_workspace, "n.txt"), {"content": "2"}, format="json", HTTP_IF_NONE_MATCH="*")
+    assert again.status_code == 409 and (folder / "n.txt").read_text() == "1"
+
+
 def test_write_keeps_the_mode_of_the_file_it_replaces(api, placed_workspace, folder):
     script = folder / "run.sh"
     script.write_text("#!/bin/sh\n")

@@ -41,8 +41,11 @@ def _etag(sha256: str) -> str:
     return f'"{sha256}"'
 
 
-def _if_match(request) -> str | None:
-    """The sha256 an If-Match header names (quotes and a weak W/ prefix tolerated)."""
+def _precondition(request) -> str | None:
+    """What the file must be before a write: the sha256 an If-Match header names (quotes and a weak
+    W/ prefix tolerated), "absent" for `If-None-Match: *` (create, never overwrite), else None."""
+    if request.headers.get("If-None-Match", "").strip() == "*":
+        return "absent"
     value = request.headers.get("If-Match", "").strip()
     if not value:
         return None
@@ -131,7 +134,7 @@ class FileContentView(WorkspaceFilesView):
         if len(data) > settings.BERTH_UPLOAD_MAX_BYTES:
             raise files.FileError("too_large", f"The file is over the {settings.BERTH_UPLOAD_MAX_BYTES} byte limit.")
         written = files.write_file(workspace, request.query_params.get("path"), data, actor=request.user,
-                                   expected_sha256=_if_match(request))
+                                   expected_sha256=_precondition(request))
         response = Response({"path": written["path"], "sha256": written["sha256"], "size": written["size"]})
         response["ETag"] = _etag(written["sha256"])
         return response
