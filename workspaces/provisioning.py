@@ -58,6 +58,18 @@ def docker_errors(what: str) -> Iterator[None]:
         raise RemoteError(f"{what}: {exc}") from exc
 
 
+@contextlib.contextmanager
+def _docker(server) -> Iterator:
+    """One Docker client (one verified connection, reused for every call) per operation."""
+    with docker_errors(f"docker on {server.name}"):
+        client = docker_client(server)
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+
+
 def _check(server, argv: list[str], *, timeout: float = 60) -> None:
     result = run_command(server, argv, timeout=timeout)
     if result.exit_code != 0:
@@ -74,9 +86,9 @@ def _owned_path(server, data_path: str) -> str:
 
 
 def ensure_folder(server, data_path: str) -> None:
+    """`mkdir -p` plus `chown uid:uid` of the last component, in one command (`install -d`)."""
     uid = settings.BERTH_WORKSPACE_UID
-    _check(server, ["mkdir", "-p", "--", _owned_path(server, data_path)])
-    _check(server, ["chown", f"{uid}:{uid}", "--", data_path])
+    _check(server, ["install", "-d", "-o", str(uid), "-g", str(uid), "--", _owned_path(server, data_path)])
 
 
 def empty_folder(server, data_path: str) -> None:
@@ -112,7 +124,14 @@ def _hardening(workspace) -> dict:
         "mem_limit": f"{workspace.memory_mb}m",
         "pids_limit": settings.BERTH_WORKSPACE_PIDS_LIMIT,
         "network_mode": settings.BERTH_WORKSPACE_NETWORK,
+        "working_dir": "/workspace",
     }
+
+
+def _run_options(workspace, data_path: str, role: str) -> dict:
+    """Hardening, labels and the one bind mount: the workspace folder at /workspace."""
+    return {**_hardening(workspace), "labels": _labels(workspace, data_path, role),
+            "volumes": {data_path: {"bind": "/workspace", "mode": "rw"}}}
 
 
 def ensure_network(client) -> None:
@@ -126,20 +145,6 @@ def ensure_network(client) -> None:
                 name, driver="bridge", labels={"berth.managed": "1"},
                 options={"com.docker.network.bridge.enable_icc": "false"},
             )
-
-
-def _require_image(client, server, reference: str) -> None:
-    try:
-        with docker_errors("image"):
-            client.images.get(reference)
-    except RemoteError as exc:
-        if exc.permanent:
-            raise RemoteError(
-                f"the image {reference} is not on server {server.name}; load it there "
-                "(docker save | docker load, see docs/workspaces.md)",
-                permanent=True,
-            ) from exc
-        raise
 
 
 def _find(client, name: str):
@@ -166,32 +171,27 @@ def clone_container_name(workspace) -> str:
     return f"berth-clone-{workspace.pk}"
 
 
-def clone_repository(server, workspace, data_path: str, *, scheme: str, progress: Callable[[str], None]) -> None:
+def clone_repository(client, server, workspace, data_path: str, *, scheme: str, progress: Callable[[str], None]) -> None:
     """Clone into the (emptied) folder from a short-lived container of the workspace image, as the
     workspace user with only that folder mounted, killed after BERTH_CLONE_TIMEOUT."""
-    client = docker_client(server)
     name = clone_container_name(workspace)
     leftover = _find(client, name)
     if leftover is not None:
         with docker_errors("remove old clone"):
             leftover.remove(force=True)
     empty_folder(server, data_path)
-    with docker_errors("clone"):
+    with docker_errors("clone"), _image_errors(server, workspace):
         container = client.containers.run(
-            workspace.image.reference,
-            clone_command(workspace.repo_url, workspace.branch, scheme),
-            name=name, detach=True, labels=_labels(workspace, data_path, ROLE_CLONE),
-            volumes={data_path: {"bind": "/workspace", "mode": "rw"}}, working_dir="/workspace",
-            environment={"GIT_TERMINAL_PROMPT": "0", "HOME": "/tmp", "GIT_CONFIG_NOSYSTEM": "1"},
-            **_hardening(workspace),
+            workspace.image.reference, clone_command(workspace.repo_url, workspace.branch, scheme), name=name,
+            detach=True, environment={"GIT_TERMINAL_PROMPT": "0", "HOME": "/tmp", "GIT_CONFIG_NOSYSTEM": "1"},
+            **_run_options(workspace, data_path, ROLE_CLONE),
         )
     killed = threading.Event()
     timer = threading.Timer(settings.BERTH_CLONE_TIMEOUT, _kill_quietly, args=(container, killed))
     timer.start()
     try:
-        lines = _stream_lines(container)
         last_report, tail = 0.0, []
-        for line in lines:
+        for line in _stream_lines(container):
             tail = (tail + [line])[-5:]
             if time.monotonic() - last_report > 0.5:
                 progress(line)
@@ -227,49 +227,71 @@ def _stream_lines(container) -> Iterator[str]:
         yield buffer.strip()
 
 
-def ensure_container(server, workspace, data_path: str) -> str:
-    """The running workspace container (created if missing, started if stopped); returns its id."""
-    client = docker_client(server)
-    container = _find(client, workspace.container_name)
-    if container is None:
-        _require_image(client, server, workspace.image.reference)
-        ensure_network(client)
-        with docker_errors("create container"):
-            container = client.containers.create(
-                workspace.image.reference, KEEP_RUNNING, name=workspace.container_name,
-                hostname=workspace.name, labels=_labels(workspace, data_path, ROLE_WORKSPACE),
-                volumes={data_path: {"bind": "/workspace", "mode": "rw"}}, working_dir="/workspace",
-                environment={"HOME": "/workspace"}, **_hardening(workspace),
-            )
-    if container.status != "running":
-        with docker_errors("start container"):
-            container.start()
-    return container.id
+@contextlib.contextmanager
+def _image_errors(server, workspace) -> Iterator[None]:
+    """A missing image is the operator's to fix: say which image and where, and how to load it."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise RemoteError(
+            f"the image {workspace.image.reference} is not on server {server.name}; load it there "
+            "(docker save | docker load, see docs/workspaces.md)",
+            permanent=True,
+        ) from exc
 
 
-def container_exists(server, name: str) -> bool:
-    return _find(docker_client(server), name) is not None
+def create_container(client, server, workspace, data_path: str):
+    ensure_network(client)
+    with docker_errors("create container"), _image_errors(server, workspace):
+        return client.containers.create(
+            workspace.image.reference, KEEP_RUNNING, name=workspace.container_name, hostname=workspace.name,
+            environment={"HOME": "/workspace"}, **_run_options(workspace, data_path, ROLE_WORKSPACE),
+        )
+
+
+def bring_up(server, workspace, data_path: str, *, clone_scheme: str = "", progress: Callable[[str], None]) -> str:
+    """The running workspace container; returns its id.
+
+    When the container does not exist yet: the folder, then (if `clone_scheme`) the clone, then the
+    container. A container that exists means those steps finished, so a re-run after a crash only
+    starts it; a crash before that redoes the folder (idempotent) and the clone (from empty)."""
+    with _docker(server) as client:
+        container = _find(client, workspace.container_name)
+        if container is None:
+            progress(f"Creating the workspace folder on {server.name}")
+            ensure_folder(server, data_path)
+            if clone_scheme:
+                progress("Cloning the repository")
+                clone_repository(client, server, workspace, data_path, scheme=clone_scheme, progress=progress)
+            container = create_container(client, server, workspace, data_path)
+        if container.status != "running":
+            with docker_errors("start container"):
+                container.start()
+        return container.id
 
 
 def stop_container(server, name: str) -> None:
-    container = _find(docker_client(server), name)
-    if container is not None:
-        with docker_errors("stop container"):
-            container.stop(timeout=10)
+    with _docker(server) as client:
+        container = _find(client, name)
+        if container is not None:
+            with docker_errors("stop container"):
+                container.stop(timeout=10)
 
 
-def remove_container(server, name: str) -> None:
-    container = _find(docker_client(server), name)
-    if container is not None:
-        with docker_errors("remove container"):
-            container.remove(force=True)
+def remove_containers(server, names: list[str]) -> None:
+    with _docker(server) as client:
+        for name in names:
+            container = _find(client, name)
+            if container is not None:
+                with docker_errors("remove container"):
+                    container.remove(force=True)
 
 
 def list_containers(server) -> list[ContainerState]:
     """Berth workspace containers on `server` whose data lies under its storage root."""
     prefix = server.storage_root.rstrip("/") + "/"
-    with docker_errors("list containers"):
-        found = docker_client(server).containers.list(
+    with _docker(server) as client, docker_errors("list containers"):
+        found = client.containers.list(
             all=True, sparse=True, filters={"label": ["berth.managed=1", f"berth.role={ROLE_WORKSPACE}"]}
         )
     states = []
@@ -291,11 +313,12 @@ def list_containers(server) -> list[ContainerState]:
 
 def container_usage(server, name: str) -> tuple[float, int] | None:
     """(CPU percent of one core, memory bytes) of a running container, or None if it is gone."""
-    container = _find(docker_client(server), name)
-    if container is None:
-        return None
-    with docker_errors("stats"):
-        stats = container.stats(stream=False)
+    with _docker(server) as client:
+        container = _find(client, name)
+        if container is None:
+            return None
+        with docker_errors("stats"):
+            stats = container.stats(stream=False)
     cpu, precpu = stats.get("cpu_stats", {}), stats.get("precpu_stats", {})
     cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - precpu.get("cpu_usage", {}).get("total_usage", 0)
     system_delta = cpu.get("system_cpu_usage", 0) - precpu.get("system_cpu_usage", 0)

@@ -47,25 +47,19 @@ def place(self, workspace_id: str) -> None:
 
 
 def _bring_up(workspace: Workspace, placement: Placement) -> str:
-    """Folder (and clone) unless the container already exists, then the running container."""
-    server = placement.server
-    if not provisioning.container_exists(server, workspace.container_name):
-        report_progress(workspace, f"Creating the workspace folder on {server.name}")
-        provisioning.ensure_folder(server, placement.data_path)
-        if workspace.repo_url and workspace.status == S.PROVISIONING:
-            try:
-                scheme = validation.validate_repo_url(
-                    workspace.repo_url, allowed_hosts=settings.GIT_ALLOWED_HOSTS, allow_ssh=settings.GIT_ALLOW_SSH
-                )
-            except ValidationError as exc:  # the allowed hosts changed since the workspace was created
-                raise RemoteError(f"repository refused: {' '.join(exc.messages)}", permanent=True) from exc
-            report_progress(workspace, "Cloning the repository")
-            provisioning.clone_repository(
-                server, workspace, placement.data_path, scheme=scheme,
-                progress=lambda line: report_progress(workspace, line),
+    """Provision (folder, clone, container) or, for a start, only what is missing."""
+    scheme = ""
+    if workspace.repo_url and workspace.status == S.PROVISIONING:
+        try:  # checked again: the allowed hosts may have changed since the workspace was created
+            scheme = validation.validate_repo_url(
+                workspace.repo_url, allowed_hosts=settings.GIT_ALLOWED_HOSTS, allow_ssh=settings.GIT_ALLOW_SSH
             )
-    report_progress(workspace, "Starting the container")
-    return provisioning.ensure_container(server, workspace, placement.data_path)
+        except ValidationError as exc:
+            raise RemoteError(f"repository refused: {' '.join(exc.messages)}", permanent=True) from exc
+    return provisioning.bring_up(
+        placement.server, workspace, placement.data_path, clone_scheme=scheme,
+        progress=lambda line: report_progress(workspace, line),
+    )
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)
@@ -128,8 +122,9 @@ def delete(self, workspace_id: str) -> None:
                                       folder=not keep_data)
         else:
             try:
-                provisioning.remove_container(server, provisioning.clone_container_name(workspace))
-                provisioning.remove_container(server, workspace.container_name)
+                provisioning.remove_containers(
+                    server, [provisioning.clone_container_name(workspace), workspace.container_name]
+                )
                 if not keep_data:
                     provisioning.remove_folder(server, placement.data_path)
             except RemoteError as exc:

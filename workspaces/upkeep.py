@@ -84,7 +84,7 @@ def _record_orphan(server: Server, state: provisioning.ContainerState) -> bool:
     )
     if settings.BERTH_REMOVE_ORPHANS:
         try:
-            provisioning.remove_container(server, state.id)
+            provisioning.remove_containers(server, [state.id])
         except RemoteError as exc:
             logger.warning("orphan %s on %s not removed: %s", state.name, server.name, exc)
             return created

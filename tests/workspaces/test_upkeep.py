@@ -57,7 +57,7 @@ def provision_crashing(monkeypatch, workspace, step, django_capture_on_commit_ca
     tasks.provision.apply(args=[str(workspace.pk)])
 
 
-@pytest.mark.parametrize("step", ["ensure_folder", "clone_repository", "ensure_container"])
+@pytest.mark.parametrize("step", ["ensure_folder", "clone_repository", "create_container"])
 def test_a_provision_killed_midway_and_run_again_leaves_one_folder_and_one_container(
     alice, acme, default_image, local_server, workspace_image, server_containers, git_server, monkeypatch,
     django_capture_on_commit_callbacks, step,
