@@ -12,7 +12,7 @@ def workspace(alice, acme, default_image):
     return Workspace.objects.create(organization=acme, owner=alice, name="demo", image=default_image, cpu=1, memory_mb=256)
 
 
-LEGAL = [(old, new) for old, targets in TRANSITIONS.items() for new in targets]
+LEGAL = sorted((old, new) for old, targets in TRANSITIONS.items() for new in targets)  # stable order for xdist
 ILLEGAL = [(old, new) for old, new in itertools.product(S.values, S.values) if new not in TRANSITIONS[old]]
 
 
