@@ -199,7 +199,7 @@
         var download = $("download");
         download.hidden = false;
         download.href = api + "files/content?path=" + q(path) + "&download=1";
-        show(error.message + " Use Download to get it.", "error");
+        show(error.message.replace(/\.?$/, ".") + " Use Download to get it.", "error");
       } else {
         fail(error);
       }

@@ -1,0 +1,118 @@
+"""A person in a real browser (Debian's Chromium, driven by Playwright) against the live app:
+sign in, create a workspace cloned from a repository, open a file, edit, save, reload, patch.
+Screenshots of each page land in docs/screenshots/ for the README."""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.fixtures.workspace_files import folder_of
+from workspaces.models import Workspace
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_sign_in_create_edit_save_reload_and_patch(browser_page, live_server, alice, default_image, local_server,
+                                                   git_server, server_containers):
+    page = browser_page
+    page.goto(live_server.url + "/")
+    expect(page.locator("h1")).to_have_text("Sign in to Berth")
+    shot(page, "sign-in")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-password")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_contain_text("Workspaces")
+
+    page.fill("#id_name", "webapp")
+    page.check("input[name=source][value=clone]")
+    page.fill("#id_repo_url", f"{git_server}/demo.git")
+    page.fill("#id_branch", "main")
+    page.click("text=Create workspace")
+    row = page.locator("tr", has=page.locator("a.ws-name", has_text="webapp"))
+    expect(row.locator(".badge")).to_have_text("Running", timeout=120_000)  # live rows, no reload
+    shot(page, "home")
+    page.set_viewport_size({"width": 420, "height": 860})
+    shot(page, "home-narrow")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    workspace = Workspace.objects.get(name="webapp")
+    folder = folder_of(workspace)
+    page.click("a.ws-name:has-text('webapp')")
+    page.click("#tree button.entry:has-text('README.md')")
+    expect(page.locator("#editor")).to_have_value("hello from the test repository\n")
+    page.fill("#editor", "hello from the browser\nsecond line\n")
+    page.locator("#editor").press("Control+s")
+    expect(page.locator("#flash")).to_have_text("Saved README.md.")
+    assert (folder / "README.md").read_text() == "hello from the browser\nsecond line\n"
+    shot(page, "workspace")
+
+    page.reload()
+    page.click("#tree button.entry:has-text('README.md')")
+    expect(page.locator("#editor")).to_have_value("hello from the browser\nsecond line\n")
+
+    diff = (
+        "--- a/README.md\n+++ b/README.md\n@@ -1,2 +1,2 @@\n hello from the browser\n-second line\n+patched line\n"
+        "--- /dev/null\n+++ b/notes/todo.md\n@@ -0,0 +1 @@\n+- ship it\n"
+    )
+    page.click("#patch-box summary")
+    page.fill("#patch-text", diff)
+    page.click("#patch-preview")
+    expect(page.locator("#patch-result")).to_contain_text("This patch changes 2 file(s)")
+    expect(page.locator("#patch-result")).to_contain_text("@@ -1,2 +1,2 @@")
+    shot(page, "patch-preview")
+    page.click("#patch-apply")
+    expect(page.locator("#patch-result")).to_contain_text("Applied to 2 file(s)")
+    expect(page.locator("#editor")).to_have_value("hello from the browser\npatched line\n")
+    expect(page.locator("#tree button.entry:has-text('notes/')")).to_be_visible()
+    assert (folder / "notes" / "todo.md").read_text() == "- ship it\n"
+
+    page.click("#patch-preview")  # the same patch again no longer matches: named, nothing written
+    expect(page.locator("#patch-result")).to_contain_text("Failing hunk 1 in README.md: @@ -1,2 +1,2 @@")
+    shot(page, "patch-conflict")
+    assert (folder / "README.md").read_text() == "hello from the browser\npatched line\n"
+
+
+def test_errors_show_as_messages_and_narrow_windows_stack(browser_page, live_server, alice, placed_workspace):
+    page = browser_page
+    client_cookie = _session_cookie(live_server, alice)
+    page.context.add_cookies([client_cookie])
+    (folder_of(placed_workspace) / "image.bin").write_bytes(b"\x89PNG\x00\x00")
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto(f"{live_server.url}/workspaces/{placed_workspace.pk}/")
+    page.click("#tree button.entry:has-text('image.bin')")
+    expect(page.locator("#flash")).to_contain_text("binary file")
+    expect(page.locator("#download")).to_be_visible()
+    tree_box, editor_box = page.locator(".tree-pane").bounding_box(), page.locator(".editor-pane").bounding_box()
+    assert editor_box["y"] >= tree_box["y"] + tree_box["height"]  # stacked, not side by side
+    shot(page, "workspace-narrow")
+
+
+def _session_cookie(live_server, user) -> dict:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    return {"name": "sessionid", "value": session, "url": live_server.url}
+
