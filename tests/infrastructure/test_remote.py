@@ -1,0 +1,141 @@
+"""The remote boundary against a real sshd and dockerd: commands, Docker over the verified SSH
+connection, connection sharing and rebuilding, timeouts, and nothing read from ~/.ssh."""
+
+import subprocess
+import threading
+import time
+
+import pytest
+
+from infrastructure import crypto, remote
+from infrastructure.remote import ssh as ssh_transport
+from tests.fixtures.ssh import make_ssh_key
+
+pytestmark = [pytest.mark.ssh, pytest.mark.docker]
+
+
+def test_run_command_returns_exit_code_stdout_and_stderr(ssh_server):
+    result = remote.run_command(ssh_server, ["sh", "-c", 'echo "$1"; echo oops >&2; exit 3', "sh", "a b; rm -rf /"])
+
+    assert result.exit_code == 3
+    assert result.stdout == b"a b; rm -rf /\n", "arguments are quoted, never interpreted by a shell"
+    assert result.stderr == b"oops\n"
+
+
+def test_large_stdin_and_stdout_flow_without_stalling(ssh_server):
+    payload = bytes(range(256)) * 16384  # 4 MiB, more than one SSH window each way
+
+    result = remote.run_command(ssh_server, ["cat"], stdin=payload, timeout=30)
+
+    assert result.exit_code == 0 and result.stdout == payload
+
+
+def test_a_command_that_overruns_its_timeout_is_cut_off(ssh_server):
+    started = time.monotonic()
+
+    with pytest.raises(remote.RemoteError, match="did not finish"):
+        remote.run_command(ssh_server, ["sleep", "30"], timeout=1)
+
+    assert time.monotonic() - started < 5
+
+
+def test_docker_runs_containers_through_the_verified_ssh_connection(ssh_server, workspace_image, test_run_label, tmp_path):
+    client = remote.docker_client(ssh_server)
+    try:
+        assert client.api.base_url == "http+docker://ssh"
+        output = client.containers.run(
+            workspace_image, ["sh", "-c", "echo hello > /data/proof && cat /data/proof"],
+            volumes={ssh_server.storage_root: {"bind": "/data", "mode": "rw"}}, network_mode="none",
+            labels={"berth.test-run": test_run_label}, remove=True,
+        )
+        container = client.containers.run(workspace_image, ["sleep", "60"], detach=True, init=True,
+                                          network_mode="none", labels={"berth.test-run": test_run_label})
+        exit_code, exec_output = container.exec_run(["echo", "inside"])
+        container.remove(force=True)
+    finally:
+        client.close()
+
+    assert output == b"hello\n"
+    assert (exit_code, exec_output) == (0, b"inside\n")
+    with open(f"{ssh_server.storage_root}/proof") as proof:
+        assert proof.read() == "hello\n"
+
+
+@pytest.mark.django_db(transaction=True)  # the threads read the server through their own connections
+def test_twenty_concurrent_docker_users_share_few_ssh_connections(ssh_server, sshd):
+    errors = []
+
+    def work():
+        try:
+            client = remote.docker_client(ssh_server)
+            client.containers.list()
+            client.version()
+            client.close()
+            remote.run_command(ssh_server, ["true"])
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work) for _ in range(20)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert time.monotonic() - started < 20
+    logins = sshd.log().count("Accepted publickey")
+    # one per MaxSessions (10) channels in flight, plus the fixture's own connection
+    assert 1 <= logins <= 4, sshd.log()
+
+
+def test_a_dead_connection_is_rebuilt_and_verified_again(ssh_server, sshd):
+    remote.run_command(ssh_server, ["true"])
+    for pool in list(ssh_transport._pools.values()):
+        for client in pool.clients:
+            client.get_transport().close()
+    before = sshd.log().count("Accepted publickey")
+
+    assert remote.run_command(ssh_server, ["echo", "back"]).stdout == b"back\n"
+    assert sshd.log().count("Accepted publickey") == before + 1
+
+
+def test_nothing_comes_from_the_workers_ssh_directory_or_agent(ssh_server, sshd, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    make_ssh_key(home / ".ssh" / "id_ed25519")
+    (home / ".ssh" / "known_hosts").write_text(f"[{sshd.host}]:{sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK7tm0bl8zdwS0qGW9pd4lk3L0b0TgkVY5uhLQOI5fH0\n")
+    (home / ".ssh" / "config").write_text(f"Host {sshd.host}\n  Port 1\n  User nobody\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "no-agent.sock"))
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    remote.forget_server(ssh_server.pk)
+
+    assert remote.run_command(ssh_server, ["true"]).exit_code == 0
+    assert remote.docker_version(ssh_server)["ApiVersion"]
+
+
+@pytest.mark.parametrize("kind,bits", [("ed25519", None), ("ecdsa", 384), ("rsa", 3072)])
+def test_fingerprints_match_ssh_keygen(tmp_path, kind, bits):
+    private = make_ssh_key(tmp_path / "k", kind=kind, bits=bits)
+    keygen = subprocess.run(["ssh-keygen", "-lf", str(tmp_path / "k.pub")], capture_output=True, text=True, check=True)
+
+    material = crypto.parse_ssh_private_key(private)
+
+    assert material.fingerprint == keygen.stdout.split()[1]
+    assert crypto.public_line_fingerprint((tmp_path / "k.pub").read_text())[2] == material.fingerprint
+
+
+def test_a_passphrase_protected_key_is_used_with_its_passphrase(db, operator, sshd, tmp_path):
+    from infrastructure import services
+
+    protected = make_ssh_key(tmp_path / "p", passphrase="correct horse")
+    (sshd.directory / "authorized_keys").write_text((tmp_path / "p.pub").read_text())
+    server, _ = services.register_server(
+        actor=operator, ssh_key={"private_key": protected, "passphrase": "correct horse"},
+        fields={"name": "pp", "host": sshd.host, "ssh_port": sshd.port, "storage_root": str(tmp_path),
+                "expected_host_key_fingerprint": sshd.ssh_keygen_fingerprint()},
+    )
+    services.test_connection(server, actor=operator)
+
+    assert server.status == "active", server.last_test
