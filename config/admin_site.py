@@ -15,10 +15,10 @@ class BerthAdminSite(AdminSite):
 
 
 class ReadOnlyAdminMixin:
-    """Console pages that list and show but never add, edit or delete, superusers included. Rows
+    """Console pages (and inlines) that list and show but never add, edit or delete, superusers included. Rows
     such as audit events and token digests are written only by their services."""
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request, obj=None) -> bool:  # obj: inlines pass the parent
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:

@@ -2,6 +2,7 @@
 local-memory cache, tasks in-process, no PostgreSQL or Redis in the environment. And the production
 web process (gunicorn) answers /healthz with 503, not 500, when its database is down."""
 
+import http.client
 import json
 import os
 import socket
@@ -47,7 +48,7 @@ def free_port() -> int:
 
 def get_json(url: str) -> tuple[int, dict]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=15) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -59,8 +60,8 @@ def wait_for(url: str, server: subprocess.Popen, log: Path, timeout: float = 60)
         assert server.poll() is None, f"the server exited:\n{log.read_text()}"
         try:
             return get_json(url)
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.3)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException):
+            time.sleep(0.3)  # not listening yet, or the worker is still importing Django
     raise AssertionError(f"{url} did not answer within {timeout}s:\n{log.read_text()}")
 
 
