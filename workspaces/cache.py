@@ -90,10 +90,12 @@ def _tree_key(workspace_id, folder: str, depth: int) -> str:
     return f"berth:tree:{workspace_id}:{_digest(folder)}:{depth}:{epoch}:{generation}"
 
 
-def cached_tree(workspace_id, folder: str, depth: int, build: Callable[[], dict]) -> tuple[dict, bool]:
-    """(listing, served_from_cache) for one folder of one workspace at one depth."""
+def cached_tree(workspace_id, folder: str, depth: int, build: Callable[[], dict], *,
+                refresh: bool = False) -> tuple[dict, bool]:
+    """(listing, served_from_cache) for one folder of one workspace at one depth. `refresh` skips
+    the cached copy and stores the fresh one (to see changes made from inside the container)."""
     key = _tree_key(workspace_id, folder, depth)
-    listing = cache.get(key)
+    listing = None if refresh else cache.get(key)
     if listing is not None:
         return listing, True
     listing = build()

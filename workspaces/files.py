@@ -133,7 +133,7 @@ def _record_change(workspace: Workspace, action: str, *, actor, change: dict, me
 
 # Reads --------------------------------------------------------------------------------------------
 
-def list_tree(workspace: Workspace, raw_path, *, depth: int, actor, use_cache: bool = True) -> tuple[dict, bool]:
+def list_tree(workspace: Workspace, raw_path, *, depth: int, actor, refresh: bool = False) -> tuple[dict, bool]:
     """({"path", "entries", "truncated"}, served_from_cache). depth 0 lists the whole tree."""
     path = _checked(workspace, raw_path, actor=actor, allow_root=True)
 
@@ -144,9 +144,7 @@ def list_tree(workspace: Workspace, raw_path, *, depth: int, actor, use_cache: b
             entry["modified"] = iso_time(entry["modified"])
         return {"path": path, "entries": listing["entries"], "truncated": listing["truncated"]}
 
-    if not use_cache:
-        return build(), False
-    return cache.cached_tree(workspace.pk, path, depth, build)
+    return cache.cached_tree(workspace.pk, path, depth, build, refresh=refresh)
 
 
 def read_file(workspace: Workspace, raw_path, *, actor, max_bytes: int, allow_binary: bool = False) -> FileContent:

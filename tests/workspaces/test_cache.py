@@ -44,6 +44,7 @@ def test_a_listing_is_cached_for_a_minute(api, placed_workspace):
     (folder / "from-the-terminal.txt").write_text("b")  # a change Berth does not see
     assert listed(api, placed_workspace) == (["a.txt"], "hit")
     assert listed(api, placed_workspace, "?refresh=1") == (["a.txt", "from-the-terminal.txt"], "miss")
+    assert listed(api, placed_workspace) == (["a.txt", "from-the-terminal.txt"], "hit")  # refresh stored it
 
 
 def test_you_see_your_own_write_at_once_in_the_folder_and_every_ancestor(api, placed_workspace):

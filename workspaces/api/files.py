@@ -87,7 +87,8 @@ class WorkspaceFilesView(APIView):
 
 
 class FileTreeView(WorkspaceFilesView):
-    """GET ?path=DIR&depth=N: entries below DIR (depth 0 or "all": the whole tree) in one round trip."""
+    """GET ?path=DIR&depth=N: entries below DIR (depth 0 or "all": the whole tree) in one round trip.
+    ?refresh=1 reads the folder again instead of the cached listing."""
 
     def get(self, request, workspace_id):
         workspace = self.workspace()
@@ -99,7 +100,7 @@ class FileTreeView(WorkspaceFilesView):
         if not 0 <= depth <= files.MAX_TREE_DEPTH:
             raise files.FileError("invalid", f"depth must be 'all' or a number from 0 to {files.MAX_TREE_DEPTH}.")
         listing, cached = files.list_tree(workspace, request.query_params.get("path", ""), depth=depth,
-                                          actor=request.user, use_cache=request.query_params.get("refresh") != "1")
+                                          actor=request.user, refresh=request.query_params.get("refresh") == "1")
         response = Response({**listing, "depth": depth})
         response["X-Berth-Cache"] = "hit" if cached else "miss"
         return response
