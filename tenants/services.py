@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit.services as audit
+from audit.choices import Outcome
 
 from .models import ApiToken, Membership, Organization, User, token_digest
 
@@ -53,6 +54,20 @@ def update_organization(organization: Organization, *, actor: User, changes: dic
         organization.save(update_fields=list(changed))
         audit.record(actor=actor, action="organization.update", target=organization, change=changed)
     return organization
+
+
+def record_sign_in(*, user: User | None, username: str) -> None:
+    """Audit a sign-in attempt: `user` is None when it failed, and then only the username tried is
+    kept (never the password)."""
+    if user is not None:
+        audit.record(actor=user, action="user.sign_in", target=user)
+    else:
+        audit.record(actor=None, action="user.sign_in", outcome=Outcome.FAILURE,
+                     message=f"failed sign-in as {username[:150]!r}")
+
+
+def record_sign_out(user: User) -> None:
+    audit.record(actor=user, action="user.sign_out", target=user)
 
 
 def memberships_of(user: User):

@@ -1,6 +1,8 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,6 +13,28 @@ from . import services
 from .forms import ApiTokenForm, SwitchOrganizationForm
 from .middleware import SESSION_KEY
 from .models import ApiToken
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in page, with every attempt in the audit log."""
+
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.record_sign_in(user=form.get_user(), username=form.get_user().get_username())
+        return response
+
+    def form_invalid(self, form):
+        services.record_sign_in(user=None, username=form.data.get("username", ""))
+        return super().form_invalid(form)
+
+
+class SignOutView(auth_views.LogoutView):
+    def post(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            services.record_sign_out(request.user)
+        return super().post(request, *args, **kwargs)
 
 
 @login_required
@@ -26,7 +50,7 @@ def switch_organization(request):
     request.session[SESSION_KEY] = membership.organization_id
     target = form.cleaned_data["next"]
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        target = "/"
+        target = settings.LOGIN_REDIRECT_URL
     return redirect(target)
 
 

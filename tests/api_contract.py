@@ -23,6 +23,8 @@ leaves an audit event naming the actor; an unknown field is a 400.
 """
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 
@@ -41,6 +43,15 @@ def result_ids(response) -> set[str]:
     """The ids in a paginated list response, as strings (ids may be ints or UUIDs)."""
     assert response.status_code == 200, response.content
     return {str(item["id"]) for item in response.json()["results"]}
+
+
+def list_queries(client, url: str) -> int:
+    """Queries one GET of `url` costs, after a first request that may stamp the token's last use.
+    Pin it for a short and a long list: the count must not grow with the page."""
+    assert client.get(url).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
 
 
 class ApiContract:

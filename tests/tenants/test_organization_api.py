@@ -1,12 +1,9 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-
 from tenants.choices import Role
-from tenants.models import Membership, Organization
-from tests.api_contract import ListContract, RetrieveContract, UpdateContract, result_ids
+from tenants.models import Membership, Organization, User
+from tests.api_contract import ListContract, RetrieveContract, UpdateContract, list_queries, result_ids
 
 
 class TestOrganizationApi(ListContract, RetrieveContract, UpdateContract):
@@ -73,18 +70,19 @@ def test_a_superuser_without_membership_sees_no_organization(api_client_for, ope
 
 def test_listing_costs_the_same_queries_for_one_or_many_organizations(api_client_for, alice, acme):
     client = api_client_for(alice)
-
-    def count() -> int:
-        with CaptureQueriesContext(connection) as queries:
-            assert client.get("/api/v1/organizations/").status_code == 200
-        return len(queries)
-
-    count()  # the first request also stamps the token's last use
-    one = count()
+    one = list_queries(client, "/api/v1/organizations/")
     for number in range(5):
         organization = Organization.objects.create(name=f"Org {number}", slug=f"org-{number}")
         Membership.objects.create(user=alice, organization=organization, role=Role.MEMBER)
-    assert count() == one == 3  # token lookup, count, page
+    assert list_queries(client, "/api/v1/organizations/") == one == 3  # token lookup, count, page
+
+
+def test_listing_memberships_costs_the_same_queries_for_any_number(api_client_for, alice, bob, acme):
+    client = api_client_for(alice)
+    one = list_queries(client, "/api/v1/memberships/")
+    for number in range(5):
+        Membership.objects.create(user=User.objects.create_user(username=f"user{number}"), organization=acme)
+    assert list_queries(client, "/api/v1/memberships/") == one == 3
 
 
 class TestMembershipApi(ListContract, RetrieveContract):

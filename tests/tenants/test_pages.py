@@ -2,6 +2,8 @@
 
 import pytest
 
+from audit.choices import Outcome
+from audit.models import AuditEvent
 from tenants.choices import Role
 from tenants.middleware import SESSION_KEY
 from tenants.models import ApiToken, Membership
@@ -15,10 +17,22 @@ def test_the_sign_in_page_signs_a_person_in(client, alice):
     assert client.get("/tokens/").status_code == 200
 
 
-def test_a_wrong_password_shows_an_error(client, alice):
-    response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
+def test_a_wrong_password_shows_an_error_and_is_audited(client, alice):
+    response = client.post("/accounts/login/", {"username": "alice", "password": "nope-sentinel"})
     assert response.status_code == 200
     assert "did not match" in response.content.decode()
+    event = AuditEvent.objects.get(action="user.sign_in")
+    assert event.outcome == Outcome.FAILURE and "alice" in event.message
+    assert "nope-sentinel" not in repr(AuditEvent.objects.filter(pk=event.pk).values().get())
+
+
+def test_signing_in_and_out_is_audited(client, alice):
+    client.post("/accounts/login/", {"username": "alice", "password": "alice-password"})
+    client.post("/accounts/logout/")
+    events = AuditEvent.objects.filter(actor=alice).order_by("id")
+    assert [(event.action, event.outcome) for event in events] == [
+        ("user.sign_in", Outcome.SUCCESS), ("user.sign_out", Outcome.SUCCESS),
+    ]
 
 
 def test_signing_out_ends_the_session(client, alice):
