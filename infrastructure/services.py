@@ -115,13 +115,9 @@ def register_local_server(*, name: str, storage_root: str, actor) -> Server:
     server.save()
     audit.record(actor=actor, action="server.register", target=server, message="local engine")
     try:
-        client = remote.docker_client(server)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:  # noqa: BLE001 - docker raises several types; the server just stays unverified
-        Server.objects.filter(pk=server.pk).update(status_message=f"Docker did not answer: {exc}"[:500])
+        remote.docker_version(server)
+    except remote.RemoteError as exc:  # it stays unverified; a later connection test can activate it
+        Server.objects.filter(pk=server.pk).update(status_message=str(exc)[:500])
         return server
     _set_status(server, ServerStatus.ACTIVE, actor=actor, action="server.verified", message="Local engine answered.")
     return server
@@ -390,9 +386,8 @@ class _Probe:
             return self.add("ssh_auth", "fail", str(exc))
         except remote.RemoteError as exc:
             return self.add("ssh_auth", "fail", str(exc))
-        server = self.server
-        return self.add("ssh_auth", "pass", f"Signed in as {server.ssh_user} with key "
-                                            f"{server.credentials.filter(kind=CredentialKind.SSH_KEY).values_list('fingerprint', flat=True).first()}.")
+        key = self.server.credentials.filter(kind=CredentialKind.SSH_KEY).values_list("fingerprint", flat=True).first()
+        return self.add("ssh_auth", "pass", f"Signed in as {self.server.ssh_user} with key {key}.")
 
     def docker(self) -> bool:
         try:
