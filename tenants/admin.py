@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
 
-from config.admin_site import ReadOnlyAdminMixin
+from config.admin_site import AuditedAdminMixin, ReadOnlyAdminMixin
 
 from . import services
 from .models import ApiToken, Membership, Organization, User
@@ -19,7 +19,7 @@ class UserMembershipInline(MembershipInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     list_display = ["username", "email", "first_name", "last_name", "is_active", "is_superuser", "organization_count", "last_login"]
     inlines = [UserMembershipInline]
 
@@ -32,7 +32,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "member_count", "workspace_count", "idle_timeout", "placement_policy", "created_at"]
     list_select_related = ["placement_policy"]
     list_filter = ["placement_policy"]
@@ -55,7 +55,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "organization", "role", "created_at"]
     list_select_related = ["user", "organization"]
     list_filter = ["role", "organization"]

@@ -21,6 +21,7 @@ from infrastructure.models import (
     Server,
     ServerCredential,
 )
+from tenants.models import Organization
 from tenants.services import issue_api_token
 from workspaces.models import Workspace
 
@@ -153,3 +154,35 @@ def test_no_api_list_shows_a_secret(api_client_for, operator, alice, console_wor
             response = client.get(url)
             assert response.status_code in (200, 403), f"{url}: {response.status_code}"
             assert_no_secret(response.content.decode(), console_world)
+
+
+def test_an_operator_creates_an_organization_with_its_owner_and_it_is_audited(client, operator, alice):
+    client.force_login(operator)
+    response = client.post(reverse("admin:tenants_organization_add"), {
+        "name": "Initech", "slug": "initech", "idle_timeout": "01:00:00", "max_workspace_cpu": "2",
+        "max_workspace_memory_mb": "4096", "max_workspaces_per_user": "5",
+        "memberships-TOTAL_FORMS": "1", "memberships-INITIAL_FORMS": "0",
+        "memberships-0-user": str(alice.pk), "memberships-0-role": "owner",
+    })
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    organization = Organization.objects.get(slug="initech")
+    assert alice.memberships.get(organization=organization).role == "owner"
+    actions = set(AuditEvent.objects.filter(actor=operator, organization=organization).values_list("action", flat=True))
+    assert actions == {"organization.create", "membership.create"}
+
+
+def test_console_edits_are_audited_by_field_name_never_by_value(client, operator, alice):
+    client.force_login(operator)
+    response = client.post(reverse("admin:tenants_user_change", args=[alice.pk]), {
+        "username": "alice", "email": "sentinel-address@example.test", "is_active": "on",
+        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+        "memberships-TOTAL_FORMS": "1", "memberships-INITIAL_FORMS": "1",
+        "memberships-0-id": str(alice.memberships.get().pk), "memberships-0-user": str(alice.pk),
+        "memberships-0-organization": str(alice.memberships.get().organization_id), "memberships-0-role": "owner",
+        "memberships-0-DELETE": "on",
+    })
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    assert not alice.memberships.exists()
+    events = AuditEvent.objects.filter(actor=operator)
+    assert set(events.values_list("action", flat=True)) == {"user.change", "membership.delete"}
+    assert "sentinel-address" not in repr(list(events.values()))
