@@ -3,10 +3,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from config.api import VisibleToUserMixin
 from tenants import services
+from tenants.choices import MANAGING_ROLES
 from tenants.models import ApiToken, Membership, Organization
 
 from .filtersets import MembershipFilterSet
@@ -32,12 +34,14 @@ class OrganizationViewSet(
         role = Membership.objects.filter(organization=OuterRef("pk"), user=self.request.user).values("role")[:1]
         return super().get_queryset().annotate(role=Subquery(role))
 
-    def perform_update(self, serializer):
-        organization = serializer.instance
-        membership = services.membership_in(self.request.user, organization)
-        if membership is None or not membership.manages_organization:
+    def check_object_permissions(self, request, obj):
+        """Every member reads; only owners and admins write (checked before the body is validated)."""
+        super().check_object_permissions(request, obj)
+        if request.method not in SAFE_METHODS and obj.role not in MANAGING_ROLES:
             raise PermissionDenied("Only owners and admins of this organization may change its settings.")
-        services.update_organization(organization, actor=self.request.user, changes=serializer.validated_data)
+
+    def perform_update(self, serializer):
+        services.update_organization(serializer.instance, actor=self.request.user, changes=serializer.validated_data)
 
 
 class MembershipViewSet(VisibleToUserMixin, viewsets.ReadOnlyModelViewSet):

@@ -42,6 +42,7 @@ def test_a_member_may_read_but_not_change_the_organization(api_client_for, bob, 
     assert client.get(f"/api/v1/organizations/{acme.pk}/").status_code == 200
     response = client.patch(f"/api/v1/organizations/{acme.pk}/", {"idle_timeout": "00:01:00"}, format="json")
     assert response.status_code == 403
+    assert client.patch(f"/api/v1/organizations/{acme.pk}/", {"idle_timeout": "bad"}, format="json").status_code == 403
     assert "owners and admins" in response.json()["detail"]
     acme.refresh_from_db()
     assert acme.idle_timeout == timedelta(hours=2)
