@@ -95,8 +95,7 @@ def test_sign_in_create_edit_save_reload_and_patch(browser_page, live_server, al
 
 def test_errors_show_as_messages_and_narrow_windows_stack(browser_page, live_server, alice, placed_workspace):
     page = browser_page
-    client_cookie = _session_cookie(live_server, alice)
-    page.context.add_cookies([client_cookie])
+    page.context.add_cookies([_session_cookie(live_server, alice)])
     (folder_of(placed_workspace) / "image.bin").write_bytes(b"\x89PNG\x00\x00")
     page.set_viewport_size({"width": 420, "height": 900})
     page.goto(f"{live_server.url}/workspaces/{placed_workspace.pk}/")
@@ -106,6 +105,48 @@ def test_errors_show_as_messages_and_narrow_windows_stack(browser_page, live_ser
     tree_box, editor_box = page.locator(".tree-pane").bounding_box(), page.locator(".editor-pane").bounding_box()
     assert editor_box["y"] >= tree_box["y"] + tree_box["height"]  # stacked, not side by side
     shot(page, "workspace-narrow")
+
+
+def test_create_rename_delete_upload_and_download_files(browser_page, live_server, alice, placed_workspace):
+    page = browser_page
+    folder = folder_of(placed_workspace)
+    page.context.add_cookies([_session_cookie(live_server, alice)])
+    page.goto(f"{live_server.url}/workspaces/{placed_workspace.pk}/")
+    expect(page.locator("#tree")).to_contain_text("No files yet")
+    answers = []
+    page.on("dialog", lambda dialog: dialog.accept(answers.pop(0)) if answers else dialog.accept())
+
+    answers.append("src")
+    page.click("#new-folder")
+    expect(page.locator("#flash")).to_have_text("Created folder src.")
+    answers.append("src/main.py")
+    page.click("#new-file")
+    expect(page.locator("#flash")).to_have_text("Created src/main.py.")
+    assert (folder / "src" / "main.py").read_text() == ""
+
+    page.set_input_files("#upload", files=[{"name": "logo.bin", "mimeType": "application/octet-stream",
+                                            "buffer": b"\x89PNG\x00data"}])
+    expect(page.locator("#flash")).to_have_text("Uploaded src/logo.bin.")  # into the selected file's folder
+    assert (folder / "src" / "logo.bin").read_bytes() == b"\x89PNG\x00data"
+
+    page.click("#tree button.entry:has-text('main.py')")
+    answers.append("app/main.py")
+    page.click("#rename")
+    expect(page.locator("#flash")).to_have_text("Moved src/main.py to app/main.py.")
+    expect(page.locator("#current-path")).to_have_text("app/main.py")
+    assert (folder / "app" / "main.py").exists() and not (folder / "src" / "main.py").exists()
+
+    page.click("#tree button.entry:has-text('logo.bin')")
+    expect(page.locator("#download")).to_be_visible()
+    with page.expect_download() as download:
+        page.click("#download")
+    assert Path(download.value.path()).read_bytes() == b"\x89PNG\x00data"
+
+    page.click("#tree button.entry:has-text('src/')")
+    page.click("#delete")  # confirm() is accepted
+    expect(page.locator("#flash")).to_have_text("Deleted src.")
+    expect(page.locator("#tree button.entry:has-text('src/')")).to_have_count(0)
+    assert not (folder / "src").exists()
 
 
 def _session_cookie(live_server, user) -> dict:

@@ -11,6 +11,7 @@ from audit.models import AuditEvent, canonical_json
 from infrastructure.remote import fileagent
 from tenants.choices import Role
 from tenants.models import Membership, User
+from tests.api_contract import assert_audited
 from tests.fixtures.workspace_files import folder_of, make_placed_workspace
 from workspaces.choices import WorkspaceStatus
 from workspaces.models import Workspace
@@ -478,6 +479,24 @@ def test_an_auditor_reads_but_cannot_write(api_client_for, auditor, placed_works
         response = _call(client, placed_workspace, method, suffix, body)
         assert response.status_code == 403, suffix
     assert (folder / "a.txt").read_text() == "a\n"
+
+
+WRITES = [
+    ("put", "files/content?path=a.txt", {"content": "x"}, "file.write", 200),
+    ("delete", "files/content?path=a.txt", None, "file.delete", 204),
+    ("post", "files/move", {"from": "a.txt", "to": "b.txt"}, "file.move", 200),
+    ("post", "files/mkdir", {"path": "d"}, "file.mkdir", 201),
+    ("post", "patch", None, "file.patch", 200),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body", "action", "status"), WRITES)
+def test_every_write_succeeds_for_the_owner_and_is_audited_with_the_actor(api, alice, placed_workspace, folder,
+                                                                            method, suffix, body, action, status):
+    (folder / "a.txt").write_text("a\n")
+    assert _call(api, placed_workspace, method, suffix, body).status_code == status
+    event = assert_audited(action, actor=alice, target_id=placed_workspace.pk)
+    assert event.organization == placed_workspace.organization and event.change_hash
 
 
 # Workspace states ---------------------------------------------------------------------------------
