@@ -103,9 +103,13 @@ def _call_remote(server, request: dict) -> dict:
 
 
 def _checked(workspace: Workspace, raw, *, actor, allow_root: bool = False) -> str:
+    """The clean path, or FileError; a path that could reach outside is an audit event too (a
+    missing one is merely invalid)."""
     try:
         return clean_path(raw, allow_root=allow_root)
     except PathRefused as exc:
+        if not raw:
+            raise FileError("invalid", str(exc)) from None
         _record_refusal(workspace, raw, str(exc), actor=actor)
         raise FileError("refused", str(exc)) from None
 

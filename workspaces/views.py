@@ -69,9 +69,8 @@ class WorkspaceForm(forms.Form):
             self.add_error(target if target in self.fields else None, problems)
 
 
-def _row(workspace: Workspace, user) -> dict:
+def _row(workspace: Workspace, may_manage: bool) -> dict:
     placement = getattr(workspace, "placement", None)
-    may_manage = services.can_manage(user, workspace)
     return {
         "id": str(workspace.pk),
         "name": workspace.name,
@@ -98,7 +97,16 @@ def _rows(request) -> list[dict]:
             Workspace.objects.visible_to(request.user).live().filter(organization=organization)
             .select_related("owner", "image", "organization", "placement__server").order_by("name", "pk")
         )
-        return [_row(workspace, request.user) for workspace in workspaces]
+        # can_manage depends only on the role and on ownership: ask once for own and once for others',
+        # so the queries do not grow with the number of workspaces.
+        decisions: dict[bool, bool] = {}
+        rows = []
+        for workspace in workspaces:
+            own = workspace.owner_id == request.user.pk
+            if own not in decisions:
+                decisions[own] = services.can_manage(request.user, workspace)
+            rows.append(_row(workspace, decisions[own]))
+        return rows
 
     return cache.cached_workspace_list(request.user, organization, membership.role, build)
 
@@ -193,8 +201,9 @@ def act(request, pk, action):
 def detail(request, pk):
     """One workspace: its status and actions, the file tree, the editor and the patch box."""
     workspace = _workspace_for(request, pk)
+    may_edit = services.can_manage(request.user, workspace)
     return render(request, "workspaces/detail.html", {
         "workspace": workspace,
-        "row": _row(workspace, request.user),
-        "may_edit": services.can_manage(request.user, workspace),
+        "row": _row(workspace, may_edit),
+        "may_edit": may_edit,
     })

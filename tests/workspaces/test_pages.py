@@ -1,5 +1,10 @@
+import urllib.request
+
 import pytest
+from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from infrastructure.models import Server
@@ -31,6 +36,22 @@ def test_home_lists_the_workspace_with_status_server_image_and_actions(alice_bro
     assert "local" in page and "Debian 12 with git" in page
     assert reverse("workspace-action", args=[placed_workspace.pk, "stop"]) in page
     assert reverse("workspace-action", args=[placed_workspace.pk, "start"]) not in page
+
+
+def test_home_queries_do_not_grow_with_the_number_of_workspaces(alice_browser, alice, bob, acme, local_server,
+                                                               default_image):
+    def queries() -> int:
+        cache.clear()  # the list is built, not served
+        with CaptureQueriesContext(connection) as captured:
+            assert alice_browser.get("/").status_code == 200
+        return len(captured)
+
+    make_placed_workspace(owner=alice, organization=acme, server=local_server, image=default_image, name="one")
+    few = queries()
+    for n in range(4):
+        owner = bob if n % 2 else alice
+        make_placed_workspace(owner=owner, organization=acme, server=local_server, image=default_image, name=f"w{n}")
+    assert queries() <= few + 1  # +1: can_manage asked once more, for other people's workspaces
 
 
 def test_a_member_sees_only_their_own_and_another_org_nothing(client, bob, charlie, placed_workspace):
@@ -174,8 +195,6 @@ def test_an_auditor_gets_a_read_only_workspace_page(client, acme, placed_workspa
 
 
 def test_static_assets_are_served_by_the_app(alice_browser, live_server):
-    import urllib.request
-
     for name in ("berth/berth.css", "berth/live.js", "berth/workspace.js"):
         with urllib.request.urlopen(f"{live_server.url}/static/{name}") as response:  # 127.0.0.1 only
             assert response.status == 200
