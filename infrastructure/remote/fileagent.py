@@ -348,10 +348,15 @@ def op_commit(ws, req):
         path, action = change["path"], change["action"]
         if action not in ("write", "delete"):
             raise AgentError("invalid", "unknown change action %r" % action)
-        dir_fd, name = ws.resolve(path, follow_last=True, create_parents=action == "write")
-        if name is None:
+        try:
+            dir_fd, name = ws.resolve(path, follow_last=True)
+        except AgentError as exc:
+            if exc.code != "not_found" or action != "write":
+                raise
+            dir_fd = name = None  # its folder is created below, once every check has passed
+        if dir_fd is not None and name is None:
             raise AgentError("is_a_directory", "'/' is a folder")
-        current, info = _current_sha(dir_fd, name, path)
+        current, info = _current_sha(dir_fd, name, path) if name is not None else (None, None)
         expect = change.get("expect")
         if expect == "absent" and current is not None:
             raise AgentError("exists", "'%s' already exists" % path, path=path)
@@ -361,6 +366,10 @@ def op_commit(ws, req):
         if action == "delete" and current is None:
             raise AgentError("not_found", "'%s' does not exist" % path, path=path)
         planned.append((change, dir_fd, name, info))
+    for index, (change, dir_fd, name, info) in enumerate(planned):
+        if dir_fd is None:
+            dir_fd, name = ws.resolve(change["path"], follow_last=True, create_parents=True)
+            planned[index] = (change, dir_fd, name, info)
     temps = []
     try:
         for change, dir_fd, name, info in planned:
@@ -372,11 +381,12 @@ def op_commit(ws, req):
             _unlink_quietly(temp, dir_fd)
         raise
     results = []
-    for dir_fd, temp, name, path, data in temps:
+    for index, (dir_fd, temp, name, path, data) in enumerate(temps):
         try:
             os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except OSError as exc:
-            _unlink_quietly(temp, dir_fd)
+            for later_fd, later_temp, _, _, _ in temps[index:]:
+                _unlink_quietly(later_temp, later_fd)
             raise _os_error(exc, path)
         results.append({"path": path, "action": "write", "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
     for change, dir_fd, name, _ in planned:

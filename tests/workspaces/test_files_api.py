@@ -314,6 +314,22 @@ def test_a_conflicting_patch_names_file_and_hunk_and_writes_nothing(api, placed_
     assert not (patchable / "docs").exists()
 
 
+def test_a_file_changed_between_read_and_write_refuses_the_whole_patch(api, placed_workspace, patchable, monkeypatch):
+    """The race after the hunks matched in memory: the agent re-checks every sha256 before writing,
+    so nothing is written, not even the new file's folder."""
+    real_handle = fileagent.handle
+
+    def change_then_commit(request):
+        if request["op"] == "commit":
+            (patchable / "app.py").write_text('import os\nprint("old")\n# end\n# edited meanwhile\n')
+        return real_handle(request)
+
+    monkeypatch.setattr(fileagent, "handle", change_then_commit)
+    response = api.post(patch_url(placed_workspace), {"diff": PATCH}, format="json")
+    assert response.status_code == 409 and "nothing was written" in response.json()["detail"]
+    assert not (patchable / "docs").exists() and (patchable / "gone.txt").exists()
+
+
 def test_a_patch_adding_an_existing_file_is_409(api, placed_workspace, patchable):
     (patchable / "docs").mkdir()
     (patchable / "docs" / "notes.md").write_text("already\n")
