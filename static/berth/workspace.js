@@ -346,21 +346,22 @@
     return call("POST", url, { json: { diff: $("patch-text").value } }).then(function (r) { return r.json(); });
   }
 
+  function showPatch(data, kind, summary) {
+    var result = $("patch-result");
+    result.className = "patch-result " + kind;
+    result.textContent = summary;
+    result.appendChild(describe(data.files));
+  }
+
   bind("patch-preview", function () {
     sendPatch(true).then(function (data) {
-      var result = $("patch-result");
-      result.className = "patch-result";
-      result.textContent = "This patch changes " + data.files.length + " file(s):";
-      result.appendChild(describe(data.files));
+      showPatch(data, "", "This patch changes " + data.files.length + " file(s):");
       $("patch-apply").disabled = false;
     }).catch(patchFailed);
   });
   bind("patch-apply", function () {
     sendPatch(false).then(function (data) {
-      var result = $("patch-result");
-      result.className = "patch-result success";
-      result.textContent = "Applied to " + data.files.length + " file(s).";
-      result.appendChild(describe(data.files));
+      showPatch(data, "success", "Applied to " + data.files.length + " file(s).");
       $("patch-apply").disabled = true;
       var touched = data.files.some(function (f) { return current && (f.path === current.path || f.old_path === current.path); });
       if (touched && !dirty) openFile(current.path);
