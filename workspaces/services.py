@@ -215,45 +215,47 @@ def finish(workspace: Workspace, expected: str, new: str, *, message: str = "", 
     return True
 
 
+def _perform(workspace: Workspace, *, actor, new: str, message: str, action: str, task, **task_kwargs) -> Workspace:
+    """The shape of every user action: permission, compare-and-set move, audit, task on commit."""
+    _require_manage(actor, workspace)
+    _move(workspace, new, message=message)
+    audit.record(actor=actor, action=action, target=workspace, message=message)
+    task.delay_on_commit(str(workspace.pk), **task_kwargs)
+    return workspace
+
+
+def _require_status(workspace: Workspace, status: str, what: str) -> None:
+    if workspace.status != status:
+        raise WorkspaceConflict(f"The workspace is {workspace.status}; only a {status} workspace {what}.")
+
+
 @transaction.atomic(durable=True)
 def start_workspace(workspace: Workspace, *, actor) -> Workspace:
-    _require_manage(actor, workspace)
-    _move(workspace, S.STARTING, message="Starting")
-    audit.record(actor=actor, action="workspace.start", target=workspace)
-    tasks.start.delay_on_commit(str(workspace.pk))
-    return workspace
+    return _perform(workspace, actor=actor, new=S.STARTING, message="Starting", action="workspace.start",
+                    task=tasks.start)
 
 
 @transaction.atomic(durable=True)
 def stop_workspace(workspace: Workspace, *, actor, reason: str = "") -> Workspace:
-    _require_manage(actor, workspace)
-    _move(workspace, S.STOPPING, message=reason or "Stopping")
-    audit.record(actor=actor, action="workspace.stop", target=workspace, message=reason)
-    tasks.stop.delay_on_commit(str(workspace.pk))
-    return workspace
+    return _perform(workspace, actor=actor, new=S.STOPPING, message=reason or "Stopping", action="workspace.stop",
+                    task=tasks.stop)
 
 
 @transaction.atomic(durable=True)
 def restart_workspace(workspace: Workspace, *, actor) -> Workspace:
     """Stop, then start again on the same server (one task does both)."""
     _require_manage(actor, workspace)
-    if workspace.status != S.RUNNING:
-        raise WorkspaceConflict(f"The workspace is {workspace.status}; only a running workspace restarts.")
-    _move(workspace, S.STOPPING, message="Restarting")
-    audit.record(actor=actor, action="workspace.restart", target=workspace)
-    tasks.stop.delay_on_commit(str(workspace.pk), restart=True)
-    return workspace
+    _require_status(workspace, S.RUNNING, "restarts")
+    return _perform(workspace, actor=actor, new=S.STOPPING, message="Restarting", action="workspace.restart",
+                    task=tasks.stop, restart=True)
 
 
 @transaction.atomic(durable=True)
 def delete_workspace(workspace: Workspace, *, actor) -> Workspace:
     """Failed, stopped, running and pending workspaces can always be deleted; in-flight ones wait
     for their step (or the hang detector) first."""
-    _require_manage(actor, workspace)
-    _move(workspace, S.DELETING, message="Deleting")
-    audit.record(actor=actor, action="workspace.delete", target=workspace)
-    tasks.delete.delay_on_commit(str(workspace.pk))
-    return workspace
+    return _perform(workspace, actor=actor, new=S.DELETING, message="Deleting", action="workspace.delete",
+                    task=tasks.delete)
 
 
 @transaction.atomic(durable=True)
@@ -261,12 +263,9 @@ def retry_workspace(workspace: Workspace, *, actor) -> Workspace:
     """A failed workspace goes back to pending: placed again (on its old server when that can
     take it, keeping its data), then provisioned, which reuses whatever already exists."""
     _require_manage(actor, workspace)
-    if workspace.status != S.FAILED:
-        raise WorkspaceConflict(f"The workspace is {workspace.status}; only a failed workspace can be retried.")
-    _move(workspace, S.PENDING, message="Queued for placement")
-    audit.record(actor=actor, action="workspace.retry", target=workspace)
-    tasks.place.delay_on_commit(str(workspace.pk))
-    return workspace
+    _require_status(workspace, S.FAILED, "can be retried")
+    return _perform(workspace, actor=actor, new=S.PENDING, message="Queued for placement", action="workspace.retry",
+                    task=tasks.place)
 
 
 def record_leftovers(placement: Placement, *, note: str, container: bool = True, folder: bool = True) -> None:

@@ -62,31 +62,27 @@ def _bring_up(workspace: Workspace, placement: Placement) -> str:
     )
 
 
-@shared_task(bind=True, max_retries=MAX_RETRIES)
-def provision(self, workspace_id: str) -> None:
-    workspace = _load(workspace_id, S.PROVISIONING)
+def _run_bring_up(task, workspace_id: str, expected: str) -> None:
+    workspace = _load(workspace_id, expected)
     if workspace is None:
         return
     try:
         container_id = _bring_up(workspace, _placement(workspace))
     except RemoteError as exc:
-        _retry_or_fail(self, workspace, exc)
+        _retry_or_fail(task, workspace, exc)
         return
-    services.finish(workspace, S.PROVISIONING, S.RUNNING, message="Running", container_id=container_id)
+    services.finish(workspace, expected, S.RUNNING, message="Running", container_id=container_id)
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def provision(self, workspace_id: str) -> None:
+    _run_bring_up(self, workspace_id, S.PROVISIONING)
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)
 def start(self, workspace_id: str) -> None:
     """Start on the server holding the data; the container is recreated if someone removed it."""
-    workspace = _load(workspace_id, S.STARTING)
-    if workspace is None:
-        return
-    try:
-        container_id = _bring_up(workspace, _placement(workspace))
-    except RemoteError as exc:
-        _retry_or_fail(self, workspace, exc)
-        return
-    services.finish(workspace, S.STARTING, S.RUNNING, message="Running", container_id=container_id)
+    _run_bring_up(self, workspace_id, S.STARTING)
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)
