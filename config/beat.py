@@ -64,14 +64,13 @@ class InProcessBeat:
             if self.clock() < self.next_run[entry_name]:
                 continue
             self.next_run[entry_name] = self.clock() + seconds
-            task = find_task(task_name)
-            if task is None:
-                continue
             close_old_connections()
             try:
-                task.apply(throw=True)
-                ran.append(task_name)
-            except Exception:
+                task = find_task(task_name)
+                if task is not None:
+                    task.apply(throw=True)
+                    ran.append(task_name)
+            except Exception:  # one broken task (or task module) must not stop the others or the beat
                 log.exception("in-process beat: %s failed", task_name)
             finally:
                 close_old_connections()
