@@ -3,7 +3,9 @@
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from rest_framework import parsers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import parsers, serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,6 +37,36 @@ class PlainTextParser(parsers.BaseParser):
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise parsers.ParseError("The body is not UTF-8 text.") from None
+
+
+# For the OpenAPI schema only: the views validate their input themselves (path safety first).
+_PATH = OpenApiParameter("path", str, description="Relative to the workspace folder; '..', absolute paths, NUL, "
+                         "backslashes and encoded separators are refused (400).")
+_ENTRY = inline_serializer("FileEntry", {
+    "path": serializers.CharField(), "name": serializers.CharField(),
+    "type": serializers.ChoiceField(["file", "dir", "symlink", "other"]),
+    "size": serializers.IntegerField(allow_null=True), "modified": serializers.DateTimeField(),
+})
+_TREE = inline_serializer("FileTree", {
+    "path": serializers.CharField(), "depth": serializers.IntegerField(), "truncated": serializers.BooleanField(),
+    "entries": _ENTRY.__class__(many=True),
+})
+_CONTENT = inline_serializer("FileContent", {
+    "path": serializers.CharField(), "content": serializers.CharField(), "sha256": serializers.CharField(),
+    "size": serializers.IntegerField(), "modified": serializers.DateTimeField(),
+})
+_WRITTEN = inline_serializer("FileWritten", {
+    "path": serializers.CharField(), "sha256": serializers.CharField(), "size": serializers.IntegerField(),
+})
+_MOVE = inline_serializer("FileMove", {"from": serializers.CharField(), "to": serializers.CharField()})
+_MOVED = inline_serializer("FileMoved", {"from": serializers.CharField(), "to": serializers.CharField(),
+                                         "type": serializers.CharField()})
+_FOLDER = inline_serializer("Folder", {"path": serializers.CharField()})
+_PATCH = inline_serializer("PatchRequest", {"diff": serializers.CharField()})
+_PATCHED = inline_serializer("PatchResult", {
+    "applied": serializers.BooleanField(), "preview": serializers.BooleanField(),
+    "files": serializers.ListField(child=serializers.DictField()),
+})
 
 
 def _etag(sha256: str) -> str:
@@ -90,6 +122,10 @@ class FileTreeView(WorkspaceFilesView):
     """GET ?path=DIR&depth=N: entries below DIR (depth 0 or "all": the whole tree) in one round trip.
     ?refresh=1 reads the folder again instead of the cached listing."""
 
+    @extend_schema(parameters=[
+        _PATH, OpenApiParameter("depth", str, description="1 (default) to 200 levels, or 'all'/0 for the whole tree."),
+        OpenApiParameter("refresh", str, enum=["1"], description="Read the folder again instead of the cache."),
+    ], responses=_TREE)
     def get(self, request, workspace_id):
         workspace = self.workspace()
         raw_depth = request.query_params.get("depth", "1")
@@ -109,6 +145,9 @@ class FileTreeView(WorkspaceFilesView):
 class FileContentView(WorkspaceFilesView):
     """GET text (ETag: its sha256) or ?download=1; PUT JSON {"content"} or raw bytes; DELETE."""
 
+    @extend_schema(parameters=[_PATH, OpenApiParameter("download", str, enum=["1"],
+                                                      description="The bytes as an attachment, binary or not.")],
+                   responses={200: _CONTENT, (200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, workspace_id):
         workspace = self.workspace()
         download = request.query_params.get("download") == "1"
@@ -126,6 +165,10 @@ class FileContentView(WorkspaceFilesView):
         response["ETag"] = _etag(content.sha256)
         return response
 
+    @extend_schema(parameters=[_PATH], request={
+        "application/json": inline_serializer("FileWrite", {"content": serializers.CharField()}),
+        "application/octet-stream": OpenApiTypes.BINARY,
+    }, responses=_WRITTEN)
     def put(self, request, workspace_id):
         workspace = self.workspace(write=True)
         length = int(request.headers.get("Content-Length") or 0)
@@ -140,6 +183,7 @@ class FileContentView(WorkspaceFilesView):
         response["ETag"] = _etag(written["sha256"])
         return response
 
+    @extend_schema(parameters=[_PATH], responses={204: None})
     def delete(self, request, workspace_id):
         workspace = self.workspace(write=True)
         files.delete_path(workspace, request.query_params.get("path"), actor=request.user)
@@ -147,6 +191,9 @@ class FileContentView(WorkspaceFilesView):
 
 
 class FileMoveView(WorkspaceFilesView):
+    """POST {"from", "to"}: rename or move a file or folder; parents of "to" are created, an existing "to" is 409."""
+
+    @extend_schema(request=_MOVE, responses=_MOVED)
     def post(self, request, workspace_id):
         workspace = self.workspace(write=True)
         moved = files.move_path(workspace, self.body_field("from"), self.body_field("to"), actor=request.user)
@@ -154,6 +201,9 @@ class FileMoveView(WorkspaceFilesView):
 
 
 class FileMkdirView(WorkspaceFilesView):
+    """POST {"path"}: create a folder and its parents; an existing name is 409."""
+
+    @extend_schema(request=_FOLDER, responses={201: _FOLDER})
     def post(self, request, workspace_id):
         workspace = self.workspace(write=True)
         made = files.make_folder(workspace, self.body_field("path"), actor=request.user)
@@ -163,6 +213,8 @@ class FileMkdirView(WorkspaceFilesView):
 class PatchView(WorkspaceFilesView):
     """POST a unified diff (text body or {"diff"}); ?preview=1 lists files and hunks, writing nothing."""
 
+    @extend_schema(parameters=[OpenApiParameter("preview", str, enum=["1"], description="List files and hunks only.")],
+                   request={"application/json": _PATCH, "text/x-diff": OpenApiTypes.STR}, responses=_PATCHED)
     def post(self, request, workspace_id):
         preview = request.query_params.get("preview") == "1"
         workspace = self.workspace(write=not preview)
