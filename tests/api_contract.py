@@ -91,6 +91,11 @@ class RetrieveContract(ApiContract):
         assert response.status_code == 404
         assert "detail" in response.json()
 
+    def test_retrieve_of_a_malformed_id_is_a_json_404(self, api_client_for, allowed_user):
+        response = api_client_for(allowed_user).get(f"{self.url}not-an-id/")
+        assert response.status_code == 404
+        assert "detail" in response.json()
+
     def test_retrieve_succeeds_for_the_allowed_user(self, api_client_for, allowed_user, obj):
         response = api_client_for(allowed_user).get(self.detail_url(obj))
         assert response.status_code == 200, response.content
@@ -107,6 +112,11 @@ class CreateContract(ApiContract):
         response = api_client_for(allowed_user).post(self.url, create_payload, format="json")
         assert response.status_code == 201, response.content
         assert_audited(self.create_action, actor=allowed_user, target_id=response.json()["id"])
+
+    def test_create_refuses_malformed_json(self, api_client_for, allowed_user):
+        response = api_client_for(allowed_user).post(self.url, "{not json", content_type="application/json")
+        assert response.status_code == 400
+        assert "JSON" in response.json()["detail"]
 
     def test_create_refuses_an_unknown_field(self, api_client_for, allowed_user, create_payload):
         response = api_client_for(allowed_user).post(self.url, {**create_payload, "no_such_field": 1}, format="json")
