@@ -10,7 +10,7 @@ from django.conf import settings
 from ..choices import CredentialKind, DockerEndpoint
 from ..crypto import DecryptionError
 from . import docker_transport, ssh
-from .errors import AuthenticationError, RemoteError
+from .errors import AuthenticationError, HostKeyNotTrusted, RemoteError
 
 DOCKER_API_VERSION = docker_transport.DOCKER_API_VERSION
 DOCKER_TIMEOUT = docker_transport.DOCKER_TIMEOUT
@@ -73,7 +73,10 @@ def docker_client(server) -> docker.DockerClient:
     if server.docker_endpoint == DockerEndpoint.LOCAL:
         return docker_transport.local_docker_client()
     if server.docker_endpoint == DockerEndpoint.SSH:
-        return docker_transport.ssh_docker_client(ssh_target(server), connect_timeout=connect_timeout())
+        target = ssh_target(server)
+        if not target.host_key:
+            raise HostKeyNotTrusted(f"No host key is pinned for {server.name}: run a connection test and trust it.")
+        return docker_transport.ssh_docker_client(target, connect_timeout=connect_timeout())
     if server.docker_endpoint == DockerEndpoint.TLS:
         bundle = _credential(server, CredentialKind.TLS_BUNDLE)
         try:

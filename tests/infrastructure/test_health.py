@@ -68,3 +68,8 @@ def test_retired_and_unverified_servers_are_not_checked(ssh_server, operator):
 
     ssh_server.refresh_from_db()
     assert ssh_server.last_checked_at is None
+
+
+def test_the_connection_test_task_has_a_hard_time_limit():
+    assert 0 < tasks.test_server_connection.time_limit <= 300
+    assert tasks.check_server.time_limit and tasks.check_all_servers.time_limit

@@ -2,6 +2,7 @@
 
 import socket
 import ssl
+import tempfile
 
 import pytest
 
@@ -34,6 +35,18 @@ def test_the_registered_client_certificate_reaches_docker(db, operator, sshd, tl
     docker_step = next(step for step in server.last_test if step["name"] == "docker")
     assert "tcp with mutual tls" in docker_step["message"]
     assert server.credentials.get(kind="tls_bundle").expires_at is not None
+
+
+def test_the_client_key_file_is_gone_once_the_client_exists(db, operator, sshd, tls_dockerd, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    server = _register_tls(operator, sshd, tls_dockerd, tmp_path / "storage")
+
+    client = remote.docker_client(server)
+
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert client.ping()
+    client.close()
 
 
 def test_the_environment_cannot_replace_the_registered_ca(db, operator, sshd, tls_dockerd, tmp_path, monkeypatch):

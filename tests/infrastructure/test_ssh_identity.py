@@ -1,5 +1,6 @@
 """Proving a server's identity over a real sshd: first contact, trust, mismatch, wrong key, unreachable."""
 
+import os
 import socket
 import threading
 import time
@@ -89,8 +90,28 @@ def test_a_swapped_host_key_fails_closed_before_authentication(ssh_server, sshd,
     assert ssh_server.status == ServerStatus.HOST_KEY_MISMATCH
     assert ssh_server.offered_host_key_fingerprint == sshd.ssh_keygen_fingerprint()
     assert AuditEvent.objects.filter(action="server.host_key_mismatch", target_id=str(ssh_server.pk)).exists()
-    import os
     assert not os.path.exists(f"{ssh_server.storage_root}/must-not-exist")
+
+
+def test_docker_over_ssh_refuses_a_swapped_host_key_before_any_docker_call(ssh_server, sshd):
+    sshd.swap_host_key()
+    remote.forget_server(ssh_server.pk)
+    client = remote.docker_client(ssh_server)
+
+    with pytest.raises(remote.HostKeyMismatch):
+        client.containers.list()
+
+    client.close()
+    assert "publickey" not in sshd.log() and "dial-stdio" not in sshd.log()
+
+
+def test_an_unpinned_server_gets_no_docker_client(db, operator, sshd, tmp_path):
+    server = _register(operator, sshd, tmp_path)
+
+    with pytest.raises(remote.HostKeyNotTrusted):
+        remote.docker_client(server)
+    with pytest.raises(remote.HostKeyNotTrusted):
+        remote.run_command(server, ["true"])
 
 
 def test_only_an_audited_re_trust_clears_a_mismatch(ssh_server, sshd, operator):
