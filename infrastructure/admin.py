@@ -29,6 +29,10 @@ class ServerForm(forms.ModelForm):
     """Registration and change form. The secret fields start empty on every render: leaving them empty
     keeps the stored credential, filling them replaces it."""
 
+    expected_host_key_fingerprint = forms.CharField(
+        required=False, max_length=4000, label="Expected host key",
+        help_text="Optional: SHA256:... as ssh-keygen -lf prints it, or a known_hosts line. When it matches, the "
+                  "first connection test pins the key without a separate trust step.")
     private_key = _secret_input("SSH private key", "OpenSSH or PEM; ed25519, ECDSA or RSA ≥ 3072 bits. "
                                                    "Never shown again once saved.")
     passphrase = _secret_input("Key passphrase", password=True)

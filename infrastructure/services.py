@@ -290,6 +290,8 @@ def _enqueue_test(server: Server, *, actor, create_storage: bool = False) -> Non
 @transaction.atomic
 def request_connection_test(server: Server, *, actor, create_storage: bool = False) -> None:
     """Queue a connection test (a task with a hard time limit); its result lands on the server."""
+    if server.status == ServerStatus.RETIRED:
+        raise ServerConflict(f"Server {server} is retired: reactivate it first.")
     audit.record(actor=actor, action="server.test_requested", target=server,
                  message="create storage folder if missing" if create_storage else "")
     _enqueue_test(server, actor=actor, create_storage=create_storage)

@@ -81,6 +81,9 @@ class ServerSerializer(StrictModelSerializer):
     docker_endpoint = serializers.ChoiceField(choices=DockerEndpoint.choices, default=DockerEndpoint.SSH, error_messages={
         "invalid_choice": 'docker_endpoint must be "ssh", "tls" (tcp://host:2376 with mutual TLS) or "local"; '
                           "plain tcp:// without TLS is refused."})
+    expected_host_key_fingerprint = serializers.CharField(
+        required=False, allow_blank=True, max_length=4000,
+        help_text="SHA256:... (as ssh-keygen -lf prints it) or a known_hosts line; stored as the fingerprint.")
     credential = SSHCredentialInputSerializer(write_only=True, required=False)
     docker_tls = DockerTLSInputSerializer(write_only=True, required=False)
     credentials = CredentialSummarySerializer(many=True, read_only=True)

@@ -235,3 +235,38 @@ def test_a_local_engine_can_be_registered_and_is_active_after_a_ping(op_client, 
                                     "storage_root": str(tmp_path)}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["status"] == ServerStatus.ACTIVE
+
+
+def test_a_known_hosts_line_given_at_registration_is_stored_as_its_fingerprint(op_client, payload, sshd):
+    line = f"[{sshd.host}]:{sshd.port} {sshd.host_key_line()}"
+
+    response = op_client.post(URL, payload | {"expected_host_key_fingerprint": line}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["expected_host_key_fingerprint"] == sshd.ssh_keygen_fingerprint()
+
+
+def test_a_server_with_live_workspaces_cannot_be_retired(op_client, ssh_server, alice, acme, default_image):
+    from infrastructure.models import Placement
+    from workspaces.models import Workspace
+
+    workspace = Workspace.objects.create(organization=acme, owner=alice, name="busy", image=default_image,
+                                         cpu=1, memory_mb=256)
+    Placement.objects.create(workspace=workspace, server=ssh_server, data_path=f"{ssh_server.storage_root}/busy",
+                             reserved_cpu=1, reserved_memory_mb=256)
+
+    response = op_client.post(f"{URL}{ssh_server.pk}/retire/")
+
+    assert response.status_code == 409 and "still live" in response.json()["detail"]
+    ssh_server.refresh_from_db()
+    assert ssh_server.status == ServerStatus.ACTIVE
+
+
+def test_a_retired_server_is_not_tested(op_client, operator, ssh_server):
+    from infrastructure import services
+
+    services.retire_server(ssh_server, actor=operator)
+
+    response = op_client.post(f"{URL}{ssh_server.pk}/test/", {}, format="json")
+
+    assert response.status_code == 409 and "reactivate" in response.json()["detail"]
