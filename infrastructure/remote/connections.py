@@ -1,7 +1,6 @@
 """Server rows -> verified connections. The only place that decrypts a credential for use."""
 
 import subprocess
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import docker
@@ -11,16 +10,10 @@ from ..choices import CredentialKind, DockerEndpoint
 from ..crypto import DecryptionError
 from . import docker_transport, ssh
 from .errors import AuthenticationError, HostKeyNotTrusted, RemoteError
+from .ssh import CommandResult
 
 DOCKER_API_VERSION = docker_transport.DOCKER_API_VERSION
 DOCKER_TIMEOUT = docker_transport.DOCKER_TIMEOUT
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
 
 
 def connect_timeout() -> float:

@@ -98,16 +98,17 @@ class _PinnedTLSAdapter(requests.adapters.HTTPAdapter):
         conn.cert_reqs = "CERT_REQUIRED"
 
 
-def _client_without_transport(base_url: str, timeout: float) -> docker.DockerClient:
-    """A DockerClient with no usable adapter yet. The placeholder unix path is never connected to:
-    the explicit version means the constructor makes no request."""
+def _quiet_client(base_url: str, timeout: float) -> docker.DockerClient:
+    """A DockerClient whose constructor sends nothing (explicit API version) and that ignores the
+    environment (proxies, CA bundles)."""
     client = docker.DockerClient(base_url=base_url, version=DOCKER_API_VERSION, timeout=timeout)
     client.api.trust_env = False
     return client
 
 
 def ssh_docker_client(target: "ssh.SSHTarget", *, timeout: float = DOCKER_TIMEOUT, connect_timeout: float) -> docker.DockerClient:
-    client = _client_without_transport("http+unix:///nonexistent/berth-unused.sock", timeout)
+    # The placeholder socket is never connected to: its adapter is replaced before any request.
+    client = _quiet_client("http+unix:///nonexistent/berth-unused.sock", timeout)
     api = client.api
     api.adapters.pop("http+docker://").close()
     opener = partial(ssh.open_dial_stdio, target, timeout=timeout, connect_timeout=connect_timeout)
@@ -141,12 +142,11 @@ def tls_context(*, ca_cert: str, client_cert: str, client_key: str) -> ssl.SSLCo
 
 def tls_docker_client(url: str, context: ssl.SSLContext, *, timeout: float = DOCKER_TIMEOUT) -> docker.DockerClient:
     """`url` is https://host:port (from a validated tcp:// docker_url)."""
-    client = docker.DockerClient(base_url=url, version=DOCKER_API_VERSION, timeout=timeout)
-    client.api.trust_env = False
+    client = _quiet_client(url, timeout)
     client.api.verify = True
     client.api.mount("https://", _PinnedTLSAdapter(context))
     return client
 
 
 def local_docker_client(*, timeout: float = DOCKER_TIMEOUT) -> docker.DockerClient:
-    return _client_without_transport("unix:///var/run/docker.sock", timeout)
+    return _quiet_client("unix:///var/run/docker.sock", timeout)

@@ -33,6 +33,13 @@ _KEY_CLASSES = {"ssh-ed25519": paramiko.Ed25519Key, "ssh-rsa": paramiko.RSAKey}
 
 
 @dataclass(frozen=True)
+class CommandResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+@dataclass(frozen=True)
 class SSHTarget:
     """Everything needed to reach one server, read from its row and credential. The secret fields
     stay out of repr() so a traceback or log line never shows them."""
@@ -232,11 +239,9 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-def run(target: SSHTarget, argv: list[str], *, stdin: bytes, timeout: float, connect_timeout: float):
+def run(target: SSHTarget, argv: list[str], *, stdin: bytes, timeout: float, connect_timeout: float) -> CommandResult:
     """Run argv (quoted with shlex.join, never a shell string from input) and collect its output.
     Stdin is fed while output is drained, so neither side can fill its window and stall."""
-    from .connections import CommandResult
-
     channel = pool_for(target).open_channel(connect_timeout)
     deadline = time.monotonic() + timeout
     out, err, sent = bytearray(), bytearray(), 0
