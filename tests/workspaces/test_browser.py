@@ -2,6 +2,7 @@
 sign in, create a workspace cloned from a repository, open a file, edit, save, reload, patch.
 Screenshots of each page land in docs/screenshots/ for the README."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,8 @@ def test_create_rename_delete_upload_and_download_files(browser_page, live_serve
     assert (folder / "app" / "main.py").exists() and not (folder / "src" / "main.py").exists()
 
     page.click("#tree button.entry:has-text('logo.bin')")
-    expect(page.locator("#download")).to_be_visible()
+    expect(page.locator("#flash")).to_contain_text("binary file")
+    expect(page.locator("#download")).to_have_attribute("href", re.compile(r"logo\.bin&download=1$"))
     with page.expect_download() as download:
         page.click("#download")
     assert Path(download.value.path()).read_bytes() == b"\x89PNG\x00data"
