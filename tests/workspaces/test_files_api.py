@@ -557,3 +557,16 @@ def test_files_on_an_ssh_server_go_through_the_agent_over_ssh(api, alice, acme, 
     assert (folder / "src" / "app.py").read_text() == 'print("patched")\n'
     (folder / "out").symlink_to("/etc")
     assert api.get(content_url(workspace, "out/hostname")).status_code == 400
+
+
+@pytest.mark.ssh
+def test_a_large_listing_over_ssh_is_one_command(api, alice, acme, ssh_server, sshd, default_image):
+    workspace = make_placed_workspace(owner=alice, organization=acme, server=ssh_server, image=default_image)
+    folder = folder_of(workspace)
+    for n in range(60):
+        (folder / f"dir{n:02d}" / "sub").mkdir(parents=True)
+        (folder / f"dir{n:02d}" / "sub" / "f.txt").write_text("x")
+    before = sshd.log().count("Starting session: command")
+    listing = api.get(files_url(workspace) + "?depth=all")
+    assert listing.status_code == 200 and len(listing.json()["entries"]) == 180
+    assert sshd.log().count("Starting session: command") - before == 1
