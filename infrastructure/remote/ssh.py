@@ -239,6 +239,18 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
+def _exec(channel: paramiko.Channel, command: str, timeout: float) -> None:
+    """paramiko waits for the server's answer to an exec request without a time limit; closing the
+    channel from a watchdog ends that wait with an SSHException instead of a hung worker."""
+    watchdog = threading.Timer(timeout, channel.close)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        channel.exec_command(command)
+    finally:
+        watchdog.cancel()
+
+
 def run(target: SSHTarget, argv: list[str], *, stdin: bytes, timeout: float, connect_timeout: float) -> CommandResult:
     """Run argv (quoted with shlex.join, never a shell string from input) and collect its output.
     Stdin is fed while output is drained, so neither side can fill its window and stall."""
@@ -246,7 +258,7 @@ def run(target: SSHTarget, argv: list[str], *, stdin: bytes, timeout: float, con
     deadline = time.monotonic() + timeout
     out, err, sent = bytearray(), bytearray(), 0
     try:
-        channel.exec_command(shlex.join(argv))
+        _exec(channel, shlex.join(argv), connect_timeout)
         if not stdin:
             channel.shutdown_write()
         while True:
@@ -280,7 +292,7 @@ def open_dial_stdio(target: SSHTarget, *, timeout: float, connect_timeout: float
     channel = pool_for(target).open_channel(connect_timeout)
     channel.settimeout(timeout)
     try:
-        channel.exec_command("docker system dial-stdio")
+        _exec(channel, "docker system dial-stdio", connect_timeout)
     except (paramiko.SSHException, EOFError, OSError) as exc:
         channel.close()
         raise RemoteError(f"Cannot start docker dial-stdio on {target.host}: {exc or type(exc).__name__}.") from None
