@@ -270,3 +270,19 @@ def test_a_retired_server_is_not_tested(op_client, operator, ssh_server):
     response = op_client.post(f"{URL}{ssh_server.pk}/test/", {}, format="json")
 
     assert response.status_code == 409 and "reactivate" in response.json()["detail"]
+
+
+def test_rotating_the_ssh_key_through_the_api_switches_connections_to_it(op_client, operator, ssh_server, sshd, tmp_path):
+    from infrastructure import remote
+
+    new_key = make_ssh_key(tmp_path / "rotated")
+    (sshd.directory / "authorized_keys").write_text((tmp_path / "rotated.pub").read_text())  # old key revoked
+    old_fingerprint = ssh_server.credentials.get(kind="ssh_key").fingerprint
+
+    response = op_client.patch(f"{URL}{ssh_server.pk}/", {"credential": {"kind": "ssh_key", "private_key": new_key}},
+                               format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["credentials"][0]["fingerprint"] != old_fingerprint
+    assert remote.run_command(ssh_server, ["true"]).exit_code == 0
+    assert_audited("server.credential_set", actor=operator, target_id=ssh_server.pk)
