@@ -531,6 +531,12 @@ def test_a_workspace_without_a_folder_yet_is_409(api, alice, acme, default_image
     assert response.status_code == 409 and "no folder yet" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("workspace_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_an_unknown_workspace_id_is_a_json_error(api, placed_workspace, workspace_id):
+    response = api.get(f"/api/v1/workspaces/{workspace_id}/files/")
+    assert response.status_code in (400, 404) and response.json()["detail"]
+
+
 def test_a_deleted_workspace_is_404(api, placed_workspace):
     Workspace.objects.filter(pk=placed_workspace.pk).update(status=WorkspaceStatus.DELETED)
     assert api.get(files_url(placed_workspace)).status_code == 404

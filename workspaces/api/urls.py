@@ -9,7 +9,7 @@ router.register("workspaces", WorkspaceViewSet, basename="workspace")
 router.register("workspace-images", WorkspaceImageViewSet, basename="workspace-image")
 
 # The files API (workspaces/api/files.py): its routes under workspaces/<id>/files/ and /patch/.
-_files = "workspaces/(?P<workspace_id>[0-9a-f-]{36})/"
+_files = "workspaces/(?P<workspace_id>[^/]+)/"
 urlpatterns = router.urls + [
     re_path(rf"^{_files}files/$", files.FileTreeView.as_view(), name="workspace-files"),
     re_path(rf"^{_files}files/content/?$", files.FileContentView.as_view(), name="workspace-file-content"),
