@@ -9,7 +9,9 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.fixtures.workspace_files import folder_of
+from workspaces.choices import WorkspaceStatus
 from workspaces.models import Workspace
+from workspaces.state import report_progress, transition
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
@@ -149,6 +151,24 @@ def test_create_rename_delete_upload_and_download_files(browser_page, live_serve
     expect(page.locator("#flash")).to_have_text("Deleted src.")
     expect(page.locator("#tree button.entry:has-text('src/')")).to_have_count(0)
     assert not (folder / "src").exists()
+
+
+def test_statuses_and_progress_update_live_without_a_reload(browser_page, live_server, alice, placed_workspace):
+    page = browser_page
+    Workspace.objects.filter(pk=placed_workspace.pk).update(status=WorkspaceStatus.PROVISIONING,
+                                                            status_message="Cloning: 10%")
+    placed_workspace.refresh_from_db()
+    page.context.add_cookies([_session_cookie(live_server, alice)])
+    page.goto(live_server.url + "/")
+    row = page.locator(f"#ws-{placed_workspace.pk}")
+    expect(row.locator(".progress")).to_have_text("Cloning: 10%")
+    page.evaluate("window.notReloaded = true")
+    report_progress(placed_workspace, "Cloning: 80%")
+    expect(row.locator(".progress")).to_have_text("Cloning: 80%", timeout=10_000)
+    transition(placed_workspace, WorkspaceStatus.RUNNING, message="Running")
+    expect(page.locator(f"#ws-{placed_workspace.pk} .badge")).to_have_text("Running", timeout=10_000)
+    expect(page.locator(f"#ws-{placed_workspace.pk} button:has-text('Stop')")).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True
 
 
 def _session_cookie(live_server, user) -> dict:
