@@ -167,6 +167,9 @@ class _Pool:
         self.target = target
         self.clients: list[paramiko.SSHClient] = []
         self.lock = threading.Lock()
+        # The last failed connect: callers that were already waiting for it share its error instead of
+        # each trying again in turn (20 waiters on an unreachable host would otherwise take 20 timeouts).
+        self.failure: tuple[float, RemoteError] | None = None
 
     def _prune(self) -> None:
         alive = []
@@ -182,14 +185,21 @@ class _Pool:
         """A session channel on a live connection; connects (and verifies) only when none can take it.
         Callers waiting on the lock while another connects then use that new connection."""
         tried: set[int] = set()
+        waiting_since = time.monotonic()
         while True:
             with self.lock:
                 self._prune()
                 candidates = [client for client in self.clients if id(client) not in tried]
                 if not candidates:
+                    if self.failure is not None and self.failure[0] >= waiting_since:
+                        raise self.failure[1]
                     if len(self.clients) >= MAX_CONNECTIONS_PER_SERVER:
                         raise RemoteError(f"All {len(self.clients)} SSH connections to {self.target.host} are busy.")
-                    candidates = [connect(self.target, timeout)]
+                    try:
+                        candidates = [connect(self.target, timeout)]
+                    except RemoteError as exc:
+                        self.failure = (time.monotonic(), exc)
+                        raise
                     self.clients.append(candidates[0])
             for client in candidates:
                 tried.add(id(client))

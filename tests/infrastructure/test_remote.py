@@ -9,7 +9,7 @@ import pytest
 
 from infrastructure import crypto, remote
 from infrastructure.remote import ssh as ssh_transport
-from tests.fixtures.ssh import make_ssh_key
+from tests.fixtures.ssh import SilentListener, make_ssh_key
 
 pytestmark = [pytest.mark.ssh, pytest.mark.docker]
 
@@ -139,3 +139,31 @@ def test_a_passphrase_protected_key_is_used_with_its_passphrase(db, operator, ss
     services.test_connection(server, actor=operator)
 
     assert server.status == "active", server.last_test
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callers_waiting_on_a_hanging_server_fail_together_not_in_turn(ssh_server, sshd, settings):
+    settings.BERTH_CONNECT_TIMEOUT = 2
+    sshd.stop()
+    remote.forget_server(ssh_server.pk)
+    silent = SilentListener(sshd.port)  # the same address now accepts and never answers
+    outcomes = []
+
+    def work():
+        try:
+            remote.run_command(ssh_server, ["true"])
+        except remote.RemoteError as exc:
+            outcomes.append(type(exc))
+
+    threads = [threading.Thread(target=work) for _ in range(10)]
+    started = time.monotonic()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        silent.close()
+
+    assert outcomes == [remote.Unreachable] * 10
+    assert time.monotonic() - started < 7, "one handshake timeout, shared, not ten in a row"

@@ -1,8 +1,6 @@
 """Proving a server's identity over a real sshd: first contact, trust, mismatch, wrong key, unreachable."""
 
 import os
-import socket
-import threading
 import time
 
 import pytest
@@ -10,6 +8,7 @@ import pytest
 from audit.models import AuditEvent
 from infrastructure import remote, services
 from infrastructure.choices import DockerEndpoint, ServerStatus
+from tests.fixtures.ssh import SilentListener
 
 pytestmark = [pytest.mark.ssh, pytest.mark.docker]
 
@@ -167,33 +166,14 @@ def test_a_closed_port_fails_quickly(db, operator, sshd, tmp_path):
     assert "Cannot reach" in _steps(server)["tcp"]["message"]
 
 
-def test_a_host_that_accepts_but_never_speaks_ssh_fails_within_10_seconds(db, operator, sshd, tmp_path, settings):
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(5)
-    held = []
-    stop = threading.Event()
-
-    def accept_and_hold():
-        silent.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(silent.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept_and_hold, daemon=True)
-    thread.start()
+def test_a_host_that_accepts_but_never_speaks_ssh_fails_within_10_seconds(db, operator, sshd, tmp_path):
+    silent = SilentListener()
     try:
-        server = _register(operator, sshd, tmp_path, fields={"ssh_port": silent.getsockname()[1]})
+        server = _register(operator, sshd, tmp_path, fields={"ssh_port": silent.port})
         started = time.monotonic()
         services.test_connection(server, actor=operator)
         elapsed = time.monotonic() - started
     finally:
-        stop.set()
-        thread.join()
-        for conn in held:
-            conn.close()
         silent.close()
 
     assert elapsed < 10
