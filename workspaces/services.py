@@ -123,10 +123,10 @@ def create_workspace(
     errors = _field_errors(name=name, repo_url=repo_url, branch=branch, region=region)
     chosen_image = _image_for(image, errors)
     resources = _resources(chosen_image, organization, cpu, memory_mb, errors) if chosen_image else {}
-    live = Workspace.objects.live().filter(organization=organization, owner=owner)
-    if "name" not in errors and live.filter(name=name).exists():
+    live_names = list(Workspace.objects.live().filter(organization=organization, owner=owner).values_list("name", flat=True))
+    if "name" not in errors and name in live_names:
         errors["name"] = [f"You already have a workspace named {name}."]
-    if live.count() >= organization.max_workspaces_per_user:
+    if len(live_names) >= organization.max_workspaces_per_user:
         errors.setdefault("name", []).append(
             f"The limit of {organization.max_workspaces_per_user} workspaces per person is reached."
         )

@@ -45,3 +45,13 @@ def test_the_workspace_network_is_a_bridge_without_inter_container_traffic(local
     finally:
         for network in docker_engine.networks.list(names=[name]):
             network.remove()
+
+
+@pytest.mark.docker
+def test_git_progress_with_carriage_returns_becomes_one_status_line_per_update(docker_engine, workspace_image,
+                                                                               test_run_label):
+    container = docker_engine.containers.run(
+        workspace_image, ["sh", "-c", r"printf 'Receiving objects:  10%%\rReceiving objects: 100%%\nDone.\n' >&2"],
+        detach=True, network_mode="none", labels={"berth.test-run": test_run_label},
+    )
+    assert list(provisioning._stream_lines(container)) == ["Receiving objects:  10%", "Receiving objects: 100%", "Done."]

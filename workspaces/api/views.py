@@ -72,8 +72,8 @@ class WorkspaceViewSet(
         return self._accepted(workspace)
 
     def _accepted(self, workspace: Workspace) -> Response:
-        fresh = self.get_queryset().model.objects.select_related("organization", "owner", "image").get(pk=workspace.pk)
-        body = WorkspaceSerializer(fresh, context=self.get_serializer_context()).data
+        """The workspace as the service left it (its status was set in place by the transition)."""
+        body = WorkspaceSerializer(workspace, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
