@@ -149,7 +149,8 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'berth.sqlite3'}")}
+# URLs carry passwords, so they may come from files too (DATABASE_URL_FILE, REDIS_URL_FILE).
+DATABASES = {"default": env.db_url_config(_env_secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'berth.sqlite3'}"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # Threads run tasks in-process on the embedded default: wait for the write lock instead of failing.
@@ -158,7 +159,7 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
 
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = _env_secret("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -43,3 +43,12 @@ def test_a_malformed_value_stops_start_up(tmp_path, overrides, message):
     result = manage(production_env(tmp_path, **overrides), "check", check=False)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_secrets_and_urls_may_come_from_files(tmp_path):
+    (tmp_path / "database_url").write_text("postgres://berth:s3cret@db.internal:5432/berth\n")
+    (tmp_path / "secret_key").write_text(secrets.token_urlsafe(64))
+    env = production_env(tmp_path, DATABASE_URL_FILE=str(tmp_path / "database_url"),
+                         SECRET_KEY_FILE=str(tmp_path / "secret_key"), SECRET_KEY="")
+    script = "from django.conf import settings; d = settings.DATABASES['default']; print(d['HOST'], d['PASSWORD'])"
+    assert manage(env, "shell", "-c", script).stdout.strip().splitlines()[-1].split() == ["db.internal", "s3cret"]
