@@ -192,6 +192,8 @@ if BERTH_IN_PROCESS_BEAT and BERTH_TASK_MODE == "celery":
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 # Size of the in-process pool (thread mode): tasks wait on Docker and SSH, not on the CPU.
 BERTH_TASK_THREADS = env.int("BERTH_TASK_THREADS", default=8)
+# First delay before a task retries a transient server error; it doubles per retry (at most 120 s).
+BERTH_TASK_RETRY_DELAY = env.float("BERTH_TASK_RETRY_DELAY", default=5.0)
 CELERY_TASK_ALWAYS_EAGER = BERTH_TASK_MODE == "eager"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True

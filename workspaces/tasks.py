@@ -4,6 +4,7 @@ run left). RemoteError.permanent fails the workspace at once; other errors retry
 fail it when retries run out. The beat tasks' logic lives in `workspaces.upkeep`."""
 
 import logging
+import time
 
 from celery import shared_task
 from django.conf import settings
@@ -36,7 +37,19 @@ def _retry_or_fail(task, workspace: Workspace, exc: RemoteError) -> None:
         services.fail_workspace(workspace, reason=str(exc))
         return
     report_progress(workspace, f"Retrying after: {exc}")
-    raise task.retry(exc=exc, countdown=min(5 * 2**task.request.retries, 120))
+    _retry_later(task, exc)
+
+
+def _retry_later(task, exc: Exception) -> None:
+    """Run the task again after an exponential backoff. Without a broker (thread or eager mode)
+    Celery cannot hold a retry back, so this worker thread waits and runs it again itself."""
+    retries = task.request.retries
+    countdown = min(settings.BERTH_TASK_RETRY_DELAY * 2**retries, 120)
+    if task.request.is_eager:
+        time.sleep(countdown)
+        task.apply(args=task.request.args, kwargs=task.request.kwargs, retries=retries + 1)
+        return
+    raise task.retry(exc=exc, countdown=countdown)
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)
@@ -125,7 +138,8 @@ def delete(self, workspace_id: str) -> None:
                     provisioning.remove_folder(server, placement.data_path)
             except RemoteError as exc:
                 if not exc.permanent and self.request.retries < self.max_retries:
-                    raise self.retry(exc=exc, countdown=min(5 * 2**self.request.retries, 120)) from exc
+                    _retry_later(self, exc)
+                    return
                 services.record_leftovers(placement, note=f"cleanup failed: {exc}", folder=not keep_data)
     services.finish_delete(workspace, keep_data=keep_data)
 

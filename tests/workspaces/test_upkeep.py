@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from infrastructure.choices import ServerStatus
 from infrastructure.models import OrphanContainer, ResourceUsage
+from infrastructure.remote import ssh
 from workspaces import provisioning, services, tasks
 from workspaces.choices import WorkspaceStatus as S
 from workspaces.models import Workspace, WorkspaceImage
@@ -174,3 +175,31 @@ def test_a_missing_image_fails_with_a_clear_reason(make):
     workspace = make(image=image)
     assert workspace.status == S.FAILED
     assert "berth/not-loaded:1 is not on server local" in workspace.failure_reason
+
+
+@pytest.mark.ssh
+def test_a_server_that_stops_answering_is_retried_then_the_workspace_fails_with_the_reason(
+    alice, acme, default_image, ssh_server, sshd, workspace_image, docker_engine, django_capture_on_commit_callbacks,
+    settings, caplog,
+):
+    """Transient errors (connection refused) are retried, MAX_RETRIES times, before the workspace fails."""
+    settings.BERTH_TASK_RETRY_DELAY = 0
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            workspace = services.create_workspace(organization=acme, owner=alice, name="demo", memory_mb=256, actor=alice)
+        assert fresh(workspace.pk).status == S.RUNNING
+        sshd.stop()  # established sessions outlive the daemon: drop this process's pooled connection too
+        ssh.forget_server(ssh_server.pk)
+        caplog.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.stop_workspace(fresh(workspace.pk), actor=alice)
+        failed = fresh(workspace.pk)
+        assert failed.status == S.FAILED
+        assert failed.failure_reason == f"Cannot reach 127.0.0.1:{sshd.port}: Connection refused."
+        attempts = [r for r in caplog.records if r.name == "celery.app.trace" and "workspaces.tasks.stop[" in r.getMessage()]
+        assert len(attempts) == 1 + tasks.MAX_RETRIES
+        assert failed.placement.released is True
+    finally:
+        for container in docker_engine.containers.list(all=True, filters={"label": "berth.managed=1"}):
+            if container.labels.get("berth.data", "").startswith(ssh_server.storage_root + "/"):
+                container.remove(force=True)
