@@ -20,8 +20,16 @@ _STATUS_COLOURS = {
 }
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value, not even the one just submitted when the form comes
+    back with an error: key material must not travel back to the browser."""
+
+    def format_value(self, value):
+        return None
+
+
 def _secret_input(label: str, help_text: str = "", password: bool = False) -> forms.CharField:
-    widget = forms.PasswordInput(render_value=False) if password else forms.Textarea(attrs={"rows": 4, "cols": 70})
+    widget = forms.PasswordInput(render_value=False) if password else WriteOnlyTextarea(attrs={"rows": 4, "cols": 70})
     return forms.CharField(label=label, required=False, strip=False, widget=widget, help_text=help_text)
 
 

@@ -45,6 +45,14 @@ def test_the_registration_form_names_the_bad_field(console, sshd, tmp_path, over
     assert not Server.objects.exists()
 
 
+def test_a_form_returned_with_errors_does_not_echo_the_key(console, sshd, tmp_path):
+    response = console.post(ADD, _form(sshd, tmp_path, storage_root="relative", passphrase="typed-secret"))
+
+    assert response.context["adminform"].form.errors
+    page = response.content.decode()
+    assert sshd.client_key.splitlines()[2] not in page and "typed-secret" not in page
+
+
 def test_the_weak_key_error_is_shown_on_the_form(console, sshd, tmp_path):
     weak = make_ssh_key(tmp_path / "weak", kind="rsa", bits=2048)
 
