@@ -112,7 +112,10 @@ def test_no_secret_appears_in_responses_pages_logs_or_other_tables(
     bad = api.patch(url, {"credential": {"kind": "ssh_key", "private_key": protected, "passphrase": SENTINEL + "x"}},
                     format="json")
     assert bad.status_code == 400
-    responses += [created, bad, api.get(url), api.get("/api/v1/servers/"), api.get("/api/v1/audit-events/")]
+    bad_html = api.post("/api/v1/servers/", {"name": "again", "host": sshd.host, "storage_root": "relative", "credential": {
+        "kind": "ssh_key", "private_key": protected, "passphrase": SENTINEL}}, format="json", HTTP_ACCEPT="text/html")
+    assert bad_html.status_code == 400 and bad_html["Content-Type"].startswith("text/html")
+    responses += [created, bad, bad_html, api.get(url, HTTP_ACCEPT="text/html"), api.get(url), api.get("/api/v1/servers/"), api.get("/api/v1/audit-events/")]
     client.force_login(operator)
     credential = server.credentials.get(kind=CredentialKind.SSH_KEY)
     pages = [client.get(path) for path in (
