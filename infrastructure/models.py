@@ -1,6 +1,7 @@
 import re
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -62,9 +63,10 @@ class Server(models.Model):
     )
     region = models.CharField(max_length=50, blank=True, db_index=True)
     labels = models.JSONField(default=dict, blank=True, validators=[validate_labels])
-    max_workspaces = models.PositiveIntegerField(default=20)
-    cpu_cores = models.DecimalField(max_digits=6, decimal_places=2, default=4)
-    memory_mb = models.PositiveIntegerField(default=8192)
+    max_workspaces = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1)])
+    cpu_cores = models.DecimalField(max_digits=6, decimal_places=2, default=4,
+                                    validators=[MinValueValidator(Decimal("0.1"))])
+    memory_mb = models.PositiveIntegerField(default=8192, validators=[MinValueValidator(64)])
     status = models.CharField(max_length=20, choices=ServerStatus.choices, default=ServerStatus.UNVERIFIED, db_index=True)
     status_message = models.CharField(max_length=500, blank=True)
 

@@ -175,13 +175,17 @@ def _malformed_cases(tmp_path, payload):
         "bad port": (payload | {"ssh_port": 70000}, ["ssh_port"]),
         "bad fingerprint": (payload | {"expected_host_key_fingerprint": "MD5:aa:bb"}, ["expected_host_key_fingerprint"]),
         "bad labels": (payload | {"labels": {"gpu": 1}}, ["labels"]),
+        "no cpu": (payload | {"cpu_cores": "0"}, ["cpu_cores"]),
+        "no workspaces": (payload | {"max_workspaces": 0}, ["max_workspaces"]),
+        "negative memory": (payload | {"memory_mb": -5}, ["memory_mb"]),
     }
 
 
 CASES = ["garbage key", "weak rsa", "missing passphrase", "wrong passphrase", "needless passphrase", "no credential",
          "unknown kind", "tls without bundle", "bad ca", "ca that is no ca", "cert not matching key", "expired cert",
          "bad client key", "plain tcp endpoint", "tcp url without tls", "http url for tls", "relative storage",
-         "root storage", "dotdot storage", "bad host", "bad port", "bad fingerprint", "bad labels"]
+         "root storage", "dotdot storage", "bad host", "bad port", "bad fingerprint", "bad labels", "no cpu",
+         "no workspaces", "negative memory"]
 
 
 @pytest.mark.parametrize("case", CASES)
