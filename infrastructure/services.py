@@ -6,7 +6,6 @@ short transaction with its audit event. No function here logs or audits key mate
 """
 
 import logging
-import posixpath
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
