@@ -126,10 +126,11 @@ def test_fingerprints_match_ssh_keygen(tmp_path, kind, bits):
     assert crypto.public_line_fingerprint((tmp_path / "k.pub").read_text())[2] == material.fingerprint
 
 
-def test_a_passphrase_protected_key_is_used_with_its_passphrase(db, operator, sshd, tmp_path):
+@pytest.mark.parametrize("kind,bits", [("ed25519", None), ("ecdsa", 521), ("rsa", 3072)])
+def test_a_passphrase_protected_key_of_each_kind_signs_in(db, operator, sshd, tmp_path, kind, bits):
     from infrastructure import services
 
-    protected = make_ssh_key(tmp_path / "p", passphrase="correct horse")
+    protected = make_ssh_key(tmp_path / "p", kind=kind, bits=bits, passphrase="correct horse")
     (sshd.directory / "authorized_keys").write_text((tmp_path / "p.pub").read_text())
     server, _ = services.register_server(
         actor=operator, ssh_key={"private_key": protected, "passphrase": "correct horse"},
