@@ -237,3 +237,10 @@ def test_images_are_listed_for_users(api_client_for, bob, default_image):
     body = api_client_for(bob).get("/api/v1/workspace-images/").json()
     assert [image["name"] for image in body["results"]] == ["Debian 12 with git"]
     assert api_client_for(None).get("/api/v1/workspace-images/").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["not-a-uuid/", "not-a-uuid/stop/", "00000000-0000-0000-0000-000000000000/start/"])
+def test_a_malformed_or_unknown_id_is_a_json_404(api_client_for, alice, path):
+    client = api_client_for(alice)
+    response = client.post(f"{URL}{path}") if path.endswith(("stop/", "start/")) else client.get(f"{URL}{path}")
+    assert response.status_code == 404 and response.json()["detail"]
