@@ -1,7 +1,9 @@
 """Settings: production passes Django's deployment checklist, and a malformed value stops start-up
 with a message naming the variable (never a half-configured Berth)."""
 
+import re
 import secrets
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +54,13 @@ def test_secrets_and_urls_may_come_from_files(tmp_path):
                          SECRET_KEY_FILE=str(tmp_path / "secret_key"), SECRET_KEY="")
     script = "from django.conf import settings; d = settings.DATABASES['default']; print(d['HOST'], d['PASSWORD'])"
     assert manage(env, "shell", "-c", script).stdout.strip().splitlines()[-1].split() == ["db.internal", "s3cret"]
+
+
+def test_the_readme_documents_every_variable_the_settings_read():
+    """The README's table is the operator's reference: a variable added to settings must be added there."""
+    repo = Path(__file__).resolve().parents[1]
+    settings_source = (repo / "config" / "settings.py").read_text()
+    read = set(re.findall(r'(?:env(?:\.\w+)?|_env_secret)\("([A-Z][A-Z0-9_]+)"', settings_source))
+    assert {"DATABASE_URL", "SECRET_KEY", "BERTH_TASK_MODE"} <= read  # the pattern does find them
+    readme = (repo / "README.md").read_text()
+    assert sorted(name for name in read if f"`{name}`" not in readme) == []
