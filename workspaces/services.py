@@ -17,6 +17,7 @@ from infrastructure.models import OrphanContainer, Placement
 from tenants.choices import MANAGING_ROLES, Role
 from tenants.models import Membership, Organization
 
+from . import cache as workspace_cache
 from . import tasks, validation
 from .choices import WorkspaceStatus as S
 from .models import IllegalTransition, TransitionConflict, Workspace, WorkspaceImage
@@ -143,6 +144,7 @@ def create_workspace(
         raise ValidationError({"name": [f"You already have a workspace named {name}."]}) from exc
     audit.record(actor=actor, action="workspace.create", target=workspace,
                  change={"name": name, "repo_url": repo_url, "branch": branch, "image": chosen_image.reference})
+    workspace_cache.workspace_changed(workspace)
     tasks.place.delay_on_commit(str(workspace.pk))
     return workspace
 

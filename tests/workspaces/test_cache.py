@@ -133,6 +133,23 @@ class TestWorkspaceList:
         self.rows(alice, placed_workspace, build)
         assert len(calls) == 1
 
+    def test_a_new_workspace_appears_at_once_even_while_it_waits_for_a_server(
+        self, alice, bob, acme, default_image, django_capture_on_commit_callbacks
+    ):
+        """With no server, placement rolls back and changes no status: the create itself must
+        invalidate, or alice would not see bob's new workspace for five minutes."""
+        from workspaces.models import Workspace
+        from workspaces.services import create_workspace
+
+        def names():
+            return sorted(Workspace.objects.filter(organization=acme).values_list("name", flat=True))
+
+        assert workspace_cache.cached_workspace_list(alice, acme, "owner", names) == []
+        with django_capture_on_commit_callbacks(execute=True):
+            create_workspace(organization=acme, owner=bob, name="fresh", actor=bob)
+        assert Workspace.objects.get(name="fresh").status == WorkspaceStatus.PENDING
+        assert workspace_cache.cached_workspace_list(alice, acme, "owner", names) == ["fresh"]
+
     def test_another_role_has_its_own_entry(self, alice, placed_workspace):
         calls, build = self.build_counter(placed_workspace)
         self.rows(alice, placed_workspace, build)
