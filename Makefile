@@ -26,7 +26,7 @@ run: venv
 
 ## test: the whole suite against real PostgreSQL, Redis, dockerd and sshd
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles
