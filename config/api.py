@@ -5,7 +5,9 @@ import copy
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -46,6 +48,31 @@ def exception_handler(exc, context):
     elif response is not None and isinstance(response.data, list):
         response.data = {"detail": " ".join(str(item) for item in response.data)}
     return response
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """Every path under /api/ that no route matches: a JSON 404, for every method, instead of
+    Django's HTML page. This route matches everything, so CommonMiddleware's APPEND_SLASH no longer
+    sees those 404s; a GET that only lacks the trailing slash is still redirected, and any other
+    method is told the right URL (a redirected POST would lose its body)."""
+    if _only_lacks_slash(request.path_info):
+        if request.method in ("GET", "HEAD"):
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+        detail = f"Not found: {request.path} (did you mean {request.path}/?)"
+    else:
+        detail = f"Not found: {request.path}"
+    return JsonResponse({"detail": detail}, status=status.HTTP_404_NOT_FOUND)
+
+
+def _only_lacks_slash(path: str) -> bool:
+    """Whether `path` + "/" is a real route (not this catch-all)."""
+    if path.endswith("/"):
+        return False
+    try:
+        return resolve(path + "/").url_name != "api-not-found"
+    except Resolver404:
+        return False
 
 
 def error(message: str, code: int = status.HTTP_400_BAD_REQUEST, **extra) -> Response:
