@@ -8,11 +8,11 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker
 from django.conf import settings
 from django.db import transaction
 
 import audit.services as audit
+from infrastructure import remote
 from infrastructure.choices import PlacementStrategy
 from infrastructure.models import PlacementPolicy, Server
 from infrastructure.services import register_local_server
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ORGANIZATION_SLUG = "default"
 LOCAL_SERVER_NAME = "local"
-LOCAL_DOCKER_URL = "unix:///var/run/docker.sock"
 
 
 @dataclass
@@ -81,22 +80,11 @@ def _ensure_defaults(report: BootstrapReport, *, username: str, password: str, e
     return admin
 
 
-def _local_engine_answers() -> bool:
-    try:
-        client = docker.DockerClient(base_url=LOCAL_DOCKER_URL, timeout=5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:  # no socket, no permission, a daemon that does not answer: all mean "no engine"
-        return False
-
-
 def _register_local_engine(*, actor: User) -> str:
     if Server.objects.filter(name=LOCAL_SERVER_NAME).exists():
         return f"server {LOCAL_SERVER_NAME} already registered"
-    if not _local_engine_answers():
-        return f"no Docker engine answers on {LOCAL_DOCKER_URL}; register servers in the console"
+    if not remote.local_engine_answers(timeout=5):
+        return f"no Docker engine answers on {remote.LOCAL_DOCKER_URL}; register servers in the console"
     storage_root = Path(settings.VAR_DIR).resolve() / "workspaces"
     storage_root.mkdir(parents=True, exist_ok=True)
     server = register_local_server(name=LOCAL_SERVER_NAME, storage_root=str(storage_root), actor=actor)

@@ -7,17 +7,28 @@ Callers use only these functions and errors:
 - ``run_command(server, argv, stdin=b"", timeout=60)``: run an argument list on the server (over the
   pinned SSH connection, or locally for the local engine). argv is quoted, never a shell string.
 - ``docker_version(server)``: ping + version, failures as RemoteError.
+- ``local_engine_answers(timeout=5)``: whether this machine's Docker socket answers a ping (bootstrap);
+  ``LOCAL_DOCKER_URL`` is that socket.
 - ``fetch_host_key(host, port, timeout)`` / ``open_socket``: first-contact checks for the connection
   test (key exchange only, no authentication).
 - ``forget_server(server_id)``: drop cached connections after a trust or credential change.
 - errors: RemoteError (``.permanent`` says whether a retry can help) and its subclasses.
 """
 
-from .connections import CommandResult, connect_timeout, docker_client, docker_version, run_command
+from .connections import (
+    CommandResult,
+    connect_timeout,
+    docker_client,
+    docker_version,
+    local_engine_answers,
+    run_command,
+)
+from .docker_transport import LOCAL_DOCKER_URL
 from .errors import AuthenticationError, HostKeyMismatch, HostKeyNotTrusted, RemoteError, Unreachable
 from .ssh import fetch_host_key, forget_server, open_socket
 
 __all__ = [
+    "LOCAL_DOCKER_URL",
     "AuthenticationError",
     "CommandResult",
     "HostKeyMismatch",
@@ -29,6 +40,7 @@ __all__ = [
     "docker_version",
     "fetch_host_key",
     "forget_server",
+    "local_engine_answers",
     "open_socket",
     "run_command",
 ]

@@ -102,6 +102,19 @@ def docker_version(server) -> dict:
         client.close()
 
 
+def local_engine_answers(*, timeout: float = 5.0) -> bool:
+    """Whether a Docker engine on this machine answers a ping within `timeout` seconds (bootstrap asks
+    before registering it). No socket, no permission, a daemon that does not answer: all are False."""
+    try:
+        client = docker_transport.local_docker_client(timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - the SDK, requests and the socket raise many types
+        return False
+
+
 def _short(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) < 300 else text[:297] + "..."

@@ -32,6 +32,7 @@ DOCKER_API_VERSION = "1.41"
 DOCKER_TIMEOUT = 60
 # The SDK's raw-socket helpers (attach, exec with socket=True) recognise an SSH transport by this prefix.
 _SSH_BASE_URL = "http+docker://ssh"
+LOCAL_DOCKER_URL = "unix:///var/run/docker.sock"
 _POOL_SIZE = 10
 
 
@@ -149,4 +150,4 @@ def tls_docker_client(url: str, context: ssl.SSLContext, *, timeout: float = DOC
 
 
 def local_docker_client(*, timeout: float = DOCKER_TIMEOUT) -> docker.DockerClient:
-    return _quiet_client("unix:///var/run/docker.sock", timeout)
+    return _quiet_client(LOCAL_DOCKER_URL, timeout)

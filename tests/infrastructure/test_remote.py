@@ -1,6 +1,7 @@
 """The remote boundary against a real sshd and dockerd: commands, Docker over the verified SSH
 connection, connection sharing and rebuilding, timeouts, and nothing read from ~/.ssh."""
 
+import socket
 import subprocess
 import threading
 import time
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from infrastructure import crypto, remote
+from infrastructure.remote import docker_transport
 from infrastructure.remote import ssh as ssh_transport
 from tests.fixtures.ssh import SilentListener, make_ssh_key
 
@@ -168,3 +170,26 @@ def test_callers_waiting_on_a_hanging_server_fail_together_not_in_turn(ssh_serve
 
     assert outcomes == [remote.Unreachable] * 10
     assert time.monotonic() - started < 7, "one handshake timeout, shared, not ten in a row"
+
+
+def test_the_local_engine_answers(docker_engine):
+    assert remote.local_engine_answers(timeout=5) is True
+
+
+def test_a_missing_local_socket_is_no_engine(monkeypatch, tmp_path):
+    monkeypatch.setattr(docker_transport, "LOCAL_DOCKER_URL", f"unix://{tmp_path}/docker.sock")
+    assert remote.local_engine_answers(timeout=5) is False
+
+
+def test_a_local_socket_that_never_answers_is_no_engine_once_the_timeout_passes(monkeypatch, tmp_path):
+    path = tmp_path / "docker.sock"
+    silent = socket.socket(socket.AF_UNIX)
+    silent.bind(str(path))
+    silent.listen(8)  # connections wait in the backlog; nobody ever reads or answers
+    monkeypatch.setattr(docker_transport, "LOCAL_DOCKER_URL", f"unix://{path}")
+    started = time.monotonic()
+    try:
+        assert remote.local_engine_answers(timeout=1) is False
+    finally:
+        silent.close()
+    assert 1 <= time.monotonic() - started < 10

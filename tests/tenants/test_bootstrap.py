@@ -10,6 +10,7 @@ from django.core.management import call_command
 from audit.models import AuditEvent
 from infrastructure.choices import DockerEndpoint, PlacementStrategy, ServerStatus
 from infrastructure.models import PlacementPolicy, Server
+from infrastructure.remote import docker_transport
 from tenants.choices import Role
 from tenants.models import Membership, Organization, User
 from workspaces.models import WorkspaceImage
@@ -74,3 +75,12 @@ def test_existing_defaults_are_left_alone(db, default_image, docker_engine):
     bootstrap()
     assert list(PlacementPolicy.objects.values_list("name", flat=True)) == ["mine"]
     assert list(WorkspaceImage.objects.values_list("pk", flat=True)) == [default_image.pk]
+
+
+def test_without_a_local_engine_it_sets_up_the_rest_and_says_so(db, monkeypatch, tmp_path):
+    monkeypatch.setattr(docker_transport, "LOCAL_DOCKER_URL", f"unix://{tmp_path}/no-docker.sock")
+    output = bootstrap()
+    assert "no Docker engine answers" in output
+    assert not Server.objects.exists()
+    assert Organization.objects.filter(slug="default").exists()
+    assert WorkspaceImage.objects.filter(is_default=True).exists()
