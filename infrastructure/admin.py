@@ -1,18 +1,26 @@
 """Operator console for container servers. Every change goes through infrastructure.services (audited);
 key material is accepted in write-only fields and never rendered back: pages show "set" and a fingerprint."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import F
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from config.admin_site import ReadOnlyAdminMixin
+from workspaces.choices import WorkspaceStatus
 
 from . import credentials, services
 from .choices import CredentialKind, DockerEndpoint, ServerStatus
 from .models import OrphanContainer, Placement, PlacementPolicy, ResourceUsage, Server, ServerConflict, ServerCredential
+
+# Usage samples are taken every minute (BERTH beat "sample-usage"); older ones no longer describe the server.
+USAGE_WINDOW = timedelta(minutes=5)
 
 _STATUS_COLOURS = {
     ServerStatus.ACTIVE: "#2e7d32", ServerStatus.DRAINING: "#ef6c00", ServerStatus.OFFLINE: "#c62828",
@@ -117,8 +125,8 @@ def secret_state(credential: ServerCredential) -> str:
 @admin.register(Server)
 class ServerAdmin(admin.ModelAdmin):
     form = ServerForm
-    list_display = ["name", "status_badge", "region", "docker_endpoint", "load", "host_key_fingerprint",
-                    "last_test_summary", "last_checked_at"]
+    list_display = ["name", "status_badge", "region", "docker_endpoint", "workspaces", "load", "measured",
+                    "host_key_fingerprint", "last_test_summary", "last_checked_at"]
     list_filter = ["status", "region", "docker_endpoint"]
     search_fields = ["name", "host", "region", "host_key_fingerprint"]
     inlines = [ServerCredentialInline]
@@ -146,17 +154,50 @@ class ServerAdmin(admin.ModelAdmin):
         ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(free_slots=F("max_workspaces") - F("reserved_workspaces"))
+        """Load figures as annotations, so the changelist costs the same queries for 1 or 100 servers:
+        running workspaces, and the latest usage sample of each running workspace (within
+        USAGE_WINDOW) summed per server."""
+        running = WorkspaceStatus.RUNNING
+        latest_samples = (
+            ResourceUsage.objects.filter(sampled_at__gte=timezone.now() - USAGE_WINDOW)
+            .order_by("workspace_id", "-sampled_at").distinct("workspace_id").values("pk")
+        )
+
+        def per_server(queryset, total):
+            return Subquery(queryset.filter(server=OuterRef("pk")).order_by().values("server")
+                            .annotate(total=total).values("total"))
+
+        samples = ResourceUsage.objects.filter(pk__in=latest_samples, workspace__status=running)
+        return super().get_queryset(request).annotate(
+            free_slots=F("max_workspaces") - F("reserved_workspaces"),
+            running_workspaces=Coalesce(
+                per_server(Placement.objects.filter(workspace__status=running), Count("pk")), 0,
+                output_field=IntegerField()),
+            used_cpu_percent=per_server(samples, Sum("cpu_percent")),
+            used_memory_bytes=per_server(samples, Sum("memory_bytes")),
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
         return format_html('<strong style="color:{}">{}</strong>', _STATUS_COLOURS.get(obj.status, "#000"),
                            obj.get_status_display())
 
-    @admin.display(description="Load (used / total)", ordering="free_slots")
+    @admin.display(description="Workspaces (running / placed / max)", ordering="running_workspaces")
+    def workspaces(self, obj):
+        return format_html("{} / {} / {}", obj.running_workspaces, obj.reserved_workspaces, obj.max_workspaces)
+
+    @admin.display(description="Reserved (used / total)", ordering="free_slots")
     def load(self, obj):
-        return format_html("{} / {} workspaces · {} / {} CPU · {} / {} MB", obj.reserved_workspaces, obj.max_workspaces,
-                           obj.reserved_cpu, obj.cpu_cores, obj.reserved_memory_mb, obj.memory_mb)
+        return format_html("{} / {} CPU · {} / {} MB", obj.reserved_cpu, obj.cpu_cores, obj.reserved_memory_mb,
+                           obj.memory_mb)
+
+    @admin.display(description="Measured (latest samples)", ordering="used_cpu_percent")
+    def measured(self, obj):
+        """CPU percent is of one core (docker stats), so a server's ceiling is cores × 100 %."""
+        if obj.used_cpu_percent is None:
+            return "no recent samples"
+        return format_html("{} % of {} % CPU · {} MB of {} MB", f"{obj.used_cpu_percent:.0f}",
+                           f"{obj.cpu_cores * 100:.0f}", obj.used_memory_bytes // 2**20, obj.memory_mb)
 
     @admin.display(description="Last test", ordering="last_test_at")
     def last_test_summary(self, obj):
