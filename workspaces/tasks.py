@@ -54,9 +54,13 @@ def _retry_later(task, exc: Exception) -> None:
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)
 def place(self, workspace_id: str) -> None:
+    """Place, then provision in the same run: one broker round trip per new workspace, not two.
+    A redelivered or retried run finds the workspace already in `provisioning` and carries on;
+    a run that lost the placement race to another worker leaves the bring-up to that worker."""
     workspace = _load(workspace_id, S.PENDING)
-    if workspace is not None:
-        services.place_workspace(workspace)
+    if workspace is not None and services.decide_placement(workspace) is None:
+        return
+    _run_bring_up(self, workspace_id, S.PROVISIONING)
 
 
 def _bring_up(workspace: Workspace, placement: Placement) -> str:
