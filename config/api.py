@@ -3,12 +3,14 @@ serializers that refuse unknown fields and run the model's validation."""
 
 import copy
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -32,9 +34,38 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
+def refuse_oversized_body(parser_context) -> None:
+    """413 for a body longer than DATA_UPLOAD_MAX_MEMORY_SIZE, before a byte is read. For parsers that
+    read the request stream themselves: Django's own check guards only `request.body`, which DRF
+    reads for JSON and forms (RequestDataTooBig, answered 413 by `exception_handler`)."""
+    request = (parser_context or {}).get("request")
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if request is None or limit is None:
+        return
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise PayloadTooLarge(f"The request body is over the {limit} byte limit.")
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with nesting too deep for Python's json module (a RecursionError, not a
+    ValueError) a 400 instead of a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - the JSON is nested too deeply.") from None
+
+
 def exception_handler(exc, context):
-    """Every error is JSON with a `detail` message; Django's own exceptions map to 400/403/404."""
-    if isinstance(exc, DjangoValidationError):
+    """Every error is JSON with a `detail` message; Django's own exceptions map to 400/403/404/413."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(f"The request body is over the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} byte limit.")
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         )

@@ -10,7 +10,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import error
+from config.api import JSONParser, error, refuse_oversized_body
 from workspaces import files
 from workspaces.models import Workspace
 from workspaces.patches import PatchConflict, PatchError
@@ -23,6 +23,7 @@ class OctetStreamParser(parsers.BaseParser):
     media_type = "application/octet-stream"
 
     def parse(self, stream, media_type=None, parser_context=None):
+        refuse_oversized_body(parser_context)
         return stream.read() if stream is not None else b""
 
 
@@ -32,6 +33,7 @@ class PlainTextParser(parsers.BaseParser):
     media_type = "text/*"
 
     def parse(self, stream, media_type=None, parser_context=None):
+        refuse_oversized_body(parser_context)
         data = stream.read() if stream is not None else b""
         try:
             return data.decode("utf-8")
@@ -89,7 +91,7 @@ class WorkspaceFilesView(APIView):
     organization's is a 404), writers must be allowed to edit it (auditors read only), and
     FileError, PatchError and PatchConflict become JSON errors with their status."""
 
-    parser_classes = [parsers.JSONParser, OctetStreamParser, PlainTextParser]
+    parser_classes = [JSONParser, OctetStreamParser, PlainTextParser]
 
     def workspace(self, *, write: bool = False) -> Workspace:
         queryset = Workspace.objects.visible_to(self.request.user).live().select_related(
