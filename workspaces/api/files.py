@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -158,9 +159,11 @@ class FileContentView(WorkspaceFilesView):
             max_bytes=settings.BERTH_UPLOAD_MAX_BYTES if download else settings.BERTH_EDITOR_MAX_BYTES,
         )
         if download:
+            # Always an attachment of a type browsers never render (and nosniff, SecurityMiddleware):
+            # the bytes are user content on Berth's origin. A non-ASCII name goes in RFC 5987 form;
+            # raw, Django would MIME-encode the whole header and lose "attachment".
             response = HttpResponse(content.data, content_type="application/octet-stream")
-            name = content.path.rsplit("/", 1)[-1].replace('"', "")
-            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            response["Content-Disposition"] = content_disposition_header(True, content.path.rsplit("/", 1)[-1])
         else:
             response = Response({"path": content.path, "content": content.data.decode("utf-8"),
                                  "sha256": content.sha256, "size": content.size, "modified": content.modified})
