@@ -12,6 +12,8 @@ A test class picks the contracts its endpoint offers and provides the fixtures t
         def foreign_obj(self, ...): ...                    # belongs to the outsider's tenant
         @pytest.fixture
         def update_payload(self): return {"field": "value"}
+        @pytest.fixture
+        def add_rows(self, ...): return lambda: ...      # adds more rows allowed_user sees
 
 `allowed_user` (default: alice, owner of acme) may use `obj`; `outsider` (default: charlie, owner of
 globex) is the other tenant, for whom `obj` must be a 404. Override either fixture when the endpoint
@@ -19,7 +21,8 @@ needs someone else (an auditor, a superuser).
 
 Checked for each: anonymous 401; the other tenant gets 404 for every id of ours (and the row stays
 as it was); listing never shows another tenant's row; the allowed user succeeds, and every write
-leaves an audit event naming the actor; an unknown field is a 400.
+leaves an audit event naming the actor; an unknown field is a 400; a list costs the same queries
+(`list_query_count`) for one row as after `add_rows()`.
 """
 
 import pytest
@@ -70,6 +73,16 @@ class ApiContract:
 
 
 class ListContract(ApiContract):
+    list_query_count = 3  # token lookup, count, page
+
+    def test_list_costs_the_same_queries_for_one_row_or_many(self, api_client_for, allowed_user, obj, add_rows):
+        client = api_client_for(allowed_user)
+        one = list_queries(client, self.url)
+        rows_before = client.get(self.url).json()["count"]
+        add_rows()
+        assert client.get(self.url).json()["count"] > rows_before, "add_rows added no row the allowed user sees"
+        assert list_queries(client, self.url) == one == self.list_query_count
+
     def test_list_refuses_anonymous(self, api_client_for):
         assert api_client_for(None).get(self.url).status_code == 401
 

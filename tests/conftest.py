@@ -1,4 +1,5 @@
-"""Shared fixtures. Personas: alice owns acme, bob is a member of acme, charlie owns globex.
+"""Shared fixtures. Personas: alice owns acme, bob is a member of acme, charlie owns globex, auditor
+(dora) audits acme, operator is a superuser.
 Each fixture creates exactly one object; related objects come from other fixtures."""
 
 import pytest
@@ -45,6 +46,12 @@ def bob(acme):
 @pytest.fixture
 def charlie(globex):
     return _person("charlie", globex, Role.OWNER)
+
+
+@pytest.fixture
+def auditor(acme):
+    """dora: reads acme's workspaces and audit log, changes nothing."""
+    return _person("dora", acme, Role.AUDITOR)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ web process (gunicorn) answers /healthz with 503, not 500, when its database is 
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from config.beat import InProcessBeat
 from config.celery import app as celery_app
 from infrastructure.crypto import generate_key
+from tests.fixtures.processes import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -38,12 +38,6 @@ def manage(env: dict, *argv: str, check: bool = True) -> subprocess.CompletedPro
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get_json(url: str) -> tuple[int, dict]:
@@ -69,15 +63,6 @@ def serve(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-def stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
 @pytest.mark.docker  # bootstrap registers the local engine when it answers (it does here)
 def test_the_embedded_default_boots_and_answers_healthz(tmp_path):
     env = clean_env(tmp_path / "var", DEBUG="true", BERTH_ADMIN_PASSWORD="a-long-admin-password")
@@ -98,7 +83,7 @@ def test_the_embedded_default_boots_and_answers_healthz(tmp_path):
             assert page.status == 200 and b"Sign in" in page.read()
         assert "in-process beat started" in log.read_text()
     finally:
-        stop(server)
+        stop_process(server)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +108,7 @@ def test_the_production_web_process_reports_its_database(tmp_path, database, exp
         assert (status, body["database"]) == (expected_status, expected_database)
         assert body["cache"] == "ok" and body["broker"] == "ok"
     finally:
-        stop(server)
+        stop_process(server)
 
 
 @celery_app.task(name=f"{__name__}.beat_probe")

@@ -1,9 +1,7 @@
 import pytest
 import audit.services as audit
 from audit.choices import Outcome
-from tenants.choices import Role
-from tenants.models import Membership, User
-from tests.api_contract import ListContract, RetrieveContract, list_queries, result_ids
+from tests.api_contract import ListContract, RetrieveContract, result_ids
 
 
 @pytest.fixture
@@ -16,13 +14,6 @@ def globex_event(charlie, globex):
     return audit.record(actor=charlie, action="workspace.create", target=globex)
 
 
-@pytest.fixture
-def auditor(acme):
-    user = User.objects.create_user(username="dora", password="dora-password")
-    Membership.objects.create(user=user, organization=acme, role=Role.AUDITOR)
-    return user
-
-
 class TestAuditEventApi(ListContract, RetrieveContract):
     url = "/api/v1/audit-events/"
 
@@ -33,6 +24,10 @@ class TestAuditEventApi(ListContract, RetrieveContract):
     @pytest.fixture
     def foreign_obj(self, globex_event):
         return globex_event
+
+    @pytest.fixture
+    def add_rows(self, alice, acme):
+        return lambda: [audit.record(actor=alice, action=f"test.{number}", target=acme) for number in range(50)]
 
 
 def test_an_auditor_reads_the_organizations_log(api_client_for, auditor, acme_event, globex_event):
@@ -73,11 +68,3 @@ def test_the_log_cannot_be_written_through_the_api(api_client_for, alice, acme_e
     url = "/api/v1/audit-events/" if method == "post" else f"/api/v1/audit-events/{acme_event.pk}/"
     assert getattr(api_client_for(alice), method)(url, {"action": "x"}, format="json").status_code == 405
 
-
-def test_listing_costs_the_same_queries_for_one_or_fifty_events(api_client_for, alice, acme):
-    client = api_client_for(alice)
-    audit.record(actor=alice, action="test.one", target=acme)
-    one = list_queries(client, "/api/v1/audit-events/")
-    for number in range(50):
-        audit.record(actor=alice, action=f"test.{number}", target=acme)
-    assert list_queries(client, "/api/v1/audit-events/") == one == 3  # token lookup, count, page

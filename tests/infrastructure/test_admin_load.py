@@ -9,10 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from infrastructure.choices import DockerEndpoint, ServerStatus
 from infrastructure.models import ResourceUsage, Server
 from workspaces.choices import WorkspaceStatus as S
 
+from .. import factories
 from ..factories import make_workspace, place
 
 LIST = "/admin/infrastructure/server/"
@@ -25,10 +25,7 @@ def console(client, operator):
 
 
 def make_server(name: str, **fields) -> Server:
-    return Server.objects.create(
-        name=name, host="127.0.0.1", docker_endpoint=DockerEndpoint.LOCAL, storage_root=f"/srv/{name}",
-        status=ServerStatus.ACTIVE, **({"max_workspaces": 10, "cpu_cores": 4, "memory_mb": 8192} | fields),
-    )
+    return factories.make_server(name, **({"max_workspaces": 10, "cpu_cores": 4, "memory_mb": 8192} | fields))
 
 
 def sample(workspace, server, minutes_ago: float, cpu: float, memory_mb: int) -> None:

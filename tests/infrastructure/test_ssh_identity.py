@@ -153,7 +153,7 @@ def test_a_key_the_server_does_not_accept_is_a_clear_authentication_failure(db, 
 
 
 def test_a_closed_port_fails_quickly(db, operator, sshd, tmp_path):
-    from tests.fixtures.ssh import free_port
+    from tests.fixtures.processes import free_port
 
     server = _register(operator, sshd, tmp_path, fields={"ssh_port": free_port()})
     started = time.monotonic()

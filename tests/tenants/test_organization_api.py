@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from tenants.choices import Role
 from tenants.models import Membership, Organization, User
-from tests.api_contract import ListContract, RetrieveContract, UpdateContract, list_queries, result_ids
+from tests.api_contract import ListContract, RetrieveContract, UpdateContract, result_ids
 
 
 class TestOrganizationApi(ListContract, RetrieveContract, UpdateContract):
@@ -21,6 +21,14 @@ class TestOrganizationApi(ListContract, RetrieveContract, UpdateContract):
     @pytest.fixture
     def update_payload(self):
         return {"idle_timeout": "00:45:00"}
+
+    @pytest.fixture
+    def add_rows(self, alice):
+        def add():
+            for number in range(5):
+                organization = Organization.objects.create(name=f"Org {number}", slug=f"org-{number}")
+                Membership.objects.create(user=alice, organization=organization, role=Role.MEMBER)
+        return add
 
 
 def test_it_shows_my_role_in_each_organization(api_client_for, alice, acme, globex):
@@ -69,23 +77,6 @@ def test_a_superuser_without_membership_sees_no_organization(api_client_for, ope
     assert result_ids(api_client_for(operator).get("/api/v1/organizations/")) == set()
 
 
-def test_listing_costs_the_same_queries_for_one_or_many_organizations(api_client_for, alice, acme):
-    client = api_client_for(alice)
-    one = list_queries(client, "/api/v1/organizations/")
-    for number in range(5):
-        organization = Organization.objects.create(name=f"Org {number}", slug=f"org-{number}")
-        Membership.objects.create(user=alice, organization=organization, role=Role.MEMBER)
-    assert list_queries(client, "/api/v1/organizations/") == one == 3  # token lookup, count, page
-
-
-def test_listing_memberships_costs_the_same_queries_for_any_number(api_client_for, alice, bob, acme):
-    client = api_client_for(alice)
-    one = list_queries(client, "/api/v1/memberships/")
-    for number in range(5):
-        Membership.objects.create(user=User.objects.create_user(username=f"user{number}"), organization=acme)
-    assert list_queries(client, "/api/v1/memberships/") == one == 3
-
-
 class TestMembershipApi(ListContract, RetrieveContract):
     url = "/api/v1/memberships/"
 
@@ -96,6 +87,13 @@ class TestMembershipApi(ListContract, RetrieveContract):
     @pytest.fixture
     def foreign_obj(self, charlie):
         return charlie.memberships.get()
+
+    @pytest.fixture
+    def add_rows(self, acme):
+        def add():
+            for number in range(5):
+                Membership.objects.create(user=User.objects.create_user(username=f"user{number}"), organization=acme)
+        return add
 
 
 def test_members_see_their_colleagues_with_roles(api_client_for, alice, bob, acme):

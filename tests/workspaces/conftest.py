@@ -2,21 +2,14 @@
 containers a test's workspaces created (by the storage folder of that test's server), and a helper
 that drives the API with on-commit tasks run eagerly."""
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.processes import free_port, listening, stop_process
 from workspaces.models import Workspace
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _git(*args: str, cwd: Path) -> None:
@@ -45,21 +38,14 @@ def git_server(tmp_path_factory):
     served.mkdir()
     _git("clone", "-q", "--bare", str(work), str(served / "demo.git"), cwd=root)
     _git("update-server-info", cwd=served / "demo.git")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(served)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    assert listening("127.0.0.1", port, process), "the test git server did not start"
     yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    stop_process(process, timeout=10)
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ services and report what they refused."""
 import pytest
 
 from audit.models import AuditEvent
-from infrastructure.models import Placement
 from workspaces.choices import WorkspaceStatus as S
 from workspaces.models import Workspace
+
+from ..factories import make_workspace, place
 
 CHANGELIST = "/admin/workspaces/workspace/"
 
@@ -17,23 +18,17 @@ def console(client, operator):
     return client
 
 
-def make(owner, organization, image, name, status):
-    return Workspace.objects.create(organization=organization, owner=owner, name=name, image=image, cpu=1,
-                                    memory_mb=256, status=status)
-
-
 def test_the_list_shows_server_and_placement_reason(console, alice, acme, default_image, local_server):
-    workspace = make(alice, acme, default_image, "demo", S.RUNNING)
-    Placement.objects.create(workspace=workspace, server=local_server, data_path="/x", reserved_cpu=1,
-                             reserved_memory_mb=256, reason="policy eu: least loaded in region eu")
+    workspace = make_workspace(alice, acme, default_image, "demo", S.RUNNING)
+    place(workspace, local_server, reason="policy eu: least loaded in region eu")
     page = console.get(CHANGELIST, {"status__exact": "running"}).content.decode()
     assert "demo" in page and "policy eu: least loaded in region eu" in page and "local" in page
 
 
 def test_bulk_stop_moves_the_running_and_reports_the_rest(console, alice, acme, default_image):
-    first = make(alice, acme, default_image, "one", S.RUNNING)
-    second = make(alice, acme, default_image, "two", S.RUNNING)
-    stopped = make(alice, acme, default_image, "three", S.STOPPED)
+    first = make_workspace(alice, acme, default_image, "one", S.RUNNING)
+    second = make_workspace(alice, acme, default_image, "two", S.RUNNING)
+    stopped = make_workspace(alice, acme, default_image, "three", S.STOPPED)
     response = console.post(CHANGELIST, {"action": "stop_selected", "_selected_action": [first.pk, second.pk, stopped.pk]},
                             follow=True)
     statuses = dict(Workspace.objects.values_list("name", "status"))
@@ -44,8 +39,8 @@ def test_bulk_stop_moves_the_running_and_reports_the_rest(console, alice, acme, 
 
 
 def test_bulk_delete_and_retry_work_on_failed_workspaces(console, alice, acme, default_image):
-    doomed = make(alice, acme, default_image, "doomed", S.FAILED)
-    again = make(alice, acme, default_image, "again", S.FAILED)
+    doomed = make_workspace(alice, acme, default_image, "doomed", S.FAILED)
+    again = make_workspace(alice, acme, default_image, "again", S.FAILED)
     console.post(CHANGELIST, {"action": "delete_selected_workspaces", "_selected_action": [doomed.pk]})
     console.post(CHANGELIST, {"action": "retry_selected", "_selected_action": [again.pk]})
     assert dict(Workspace.objects.values_list("name", "status")) == {"doomed": S.DELETING, "again": S.PENDING}

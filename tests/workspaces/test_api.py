@@ -10,20 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from tenants.choices import Role
-from tenants.models import Membership, User
 from workspaces.choices import WorkspaceStatus as S
 from workspaces.models import Workspace, WorkspaceImage
 
 from ..api_contract import DestroyContract, ListContract, RetrieveContract, assert_audited
+from ..factories import make_workspace, place
 
 URL = "/api/v1/workspaces/"
 ACTIONS = ["start", "stop", "restart", "retry"]
-
-
-def make_workspace(owner, organization, image, name="demo", status=S.RUNNING):
-    return Workspace.objects.create(organization=organization, owner=owner, name=name, image=image, cpu=1,
-                                    memory_mb=256, status=status)
 
 
 @pytest.fixture
@@ -31,24 +25,10 @@ def alices_workspace(alice, acme, default_image):
     return make_workspace(alice, acme, default_image)
 
 
-@pytest.fixture
-def auditor(acme):
-    user = User.objects.create_user(username="audrey", password="audrey-password")
-    Membership.objects.create(user=user, organization=acme, role=Role.AUDITOR)
-    return user
-
-
 class TestWorkspaceApiContract(ListContract, RetrieveContract, DestroyContract):
     url = URL
     destroy_action = "workspace.delete"
-
-    @pytest.fixture
-    def allowed_user(self, alice):
-        return alice
-
-    @pytest.fixture
-    def outsider(self, charlie):
-        return charlie
+    list_query_count = 4  # token, count, page, placements with their servers
 
     @pytest.fixture
     def obj(self, alices_workspace):
@@ -57,6 +37,10 @@ class TestWorkspaceApiContract(ListContract, RetrieveContract, DestroyContract):
     @pytest.fixture
     def foreign_obj(self, charlie, globex, default_image):
         return make_workspace(charlie, globex, default_image)
+
+    @pytest.fixture
+    def add_rows(self, alice, acme, default_image, local_server):
+        return lambda: [place(make_workspace(alice, acme, default_image, f"w{n}"), local_server, f"/x/{n}") for n in range(7)]
 
 
 def test_create_answers_202_pending_and_is_audited(api_client_for, alice, default_image):
@@ -195,10 +179,7 @@ def test_a_failed_workspace_can_be_deleted_or_retried(api_client_for, alice, acm
 
 
 def test_detail_shows_server_reason_and_messages(api_client_for, alice, alices_workspace, local_server):
-    from infrastructure.models import Placement
-
-    Placement.objects.create(workspace=alices_workspace, server=local_server, data_path="/x", reason="least loaded: local",
-                             reserved_cpu=1, reserved_memory_mb=256)
+    place(alices_workspace, local_server, reason="least loaded: local")
     Workspace.objects.filter(pk=alices_workspace.pk).update(status_message="Cloning 40%", failure_reason="")
     body = api_client_for(alice).get(f"{URL}{alices_workspace.pk}/").json()
     assert (body["server"], body["placement_reason"], body["status_message"], body["failure_reason"]) == (
@@ -206,8 +187,6 @@ def test_detail_shows_server_reason_and_messages(api_client_for, alice, alices_w
 
 
 def test_list_filters_and_its_query_count_does_not_grow(api_client_for, alice, acme, default_image, local_server):
-    from infrastructure.models import Placement
-
     client = api_client_for(alice)
 
     def count_queries():
@@ -216,9 +195,7 @@ def test_list_filters_and_its_query_count_does_not_grow(api_client_for, alice, a
         return len(queries)
 
     def add(n):
-        workspace = make_workspace(alice, acme, default_image, name=f"w{n}")
-        Placement.objects.create(workspace=workspace, server=local_server, data_path=f"/x/{n}",
-                                 reserved_cpu=1, reserved_memory_mb=256)
+        place(make_workspace(alice, acme, default_image, name=f"w{n}"), local_server, f"/x/{n}")
 
     add(0)
     count_queries()  # the first request also marks the token used

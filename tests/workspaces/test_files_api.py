@@ -9,8 +9,6 @@ from django.utils import timezone
 from audit.choices import Outcome
 from audit.models import AuditEvent, canonical_json
 from infrastructure.remote import fileagent
-from tenants.choices import Role
-from tenants.models import Membership, User
 from tests.api_contract import assert_audited
 from tests.fixtures.workspace_files import folder_of, make_placed_workspace
 from workspaces.choices import WorkspaceStatus
@@ -49,13 +47,6 @@ def outside(tmp_path) -> Path:
     secret.mkdir()
     (secret / "secret.txt").write_text("top secret\n")
     return secret
-
-
-@pytest.fixture
-def auditor(acme):
-    user = User.objects.create_user(username="audrey", password="audrey-password")
-    Membership.objects.create(user=user, organization=acme, role=Role.AUDITOR)
-    return user
 
 
 def refusals(workspace) -> int:

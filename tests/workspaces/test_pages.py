@@ -8,8 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from infrastructure.models import Server
-from tenants.choices import Role
-from tenants.models import Membership, User
+from tenants.models import User
 from tests.fixtures.workspace_files import make_placed_workspace
 from workspaces.choices import WorkspaceStatus
 from workspaces.models import Workspace
@@ -62,9 +61,7 @@ def test_a_member_sees_only_their_own_and_another_org_nothing(client, bob, charl
     assert "demo" not in page and "No workspaces yet" in page
 
 
-def test_an_auditor_sees_workspaces_without_buttons_or_create_form(client, acme, placed_workspace):
-    auditor = User.objects.create_user(username="audrey", password="x")
-    Membership.objects.create(user=auditor, organization=acme, role=Role.AUDITOR)
+def test_an_auditor_sees_workspaces_without_buttons_or_create_form(client, auditor, placed_workspace):
     client.force_login(auditor)
     page = client.get("/").content.decode()
     assert "demo" in page
@@ -186,9 +183,7 @@ def test_workspace_page_without_a_folder_says_why(alice_browser, alice, acme, de
     assert "no folder yet" in page and 'id="editor"' not in page
 
 
-def test_an_auditor_gets_a_read_only_workspace_page(client, acme, placed_workspace):
-    auditor = User.objects.create_user(username="audrey", password="x")
-    Membership.objects.create(user=auditor, organization=acme, role=Role.AUDITOR)
+def test_an_auditor_gets_a_read_only_workspace_page(client, auditor, placed_workspace):
     client.force_login(auditor)
     page = client.get(reverse("workspace-detail", args=[placed_workspace.pk])).content.decode()
     assert 'data-may-edit="0"' in page and 'id="save"' not in page

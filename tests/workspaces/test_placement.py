@@ -11,12 +11,14 @@ from django.db import connection
 from django.utils import timezone
 
 from infrastructure import placement
-from infrastructure.choices import DockerEndpoint, PlacementStrategy, ServerStatus
+from infrastructure.choices import PlacementStrategy, ServerStatus
 from infrastructure.models import Placement, PlacementPolicy, Server
 from infrastructure.placement import Candidate, Request, choose
 from workspaces import services, upkeep
 from workspaces.choices import WorkspaceStatus as S
 from workspaces.models import Workspace
+
+from ..factories import make_server
 
 SMALL = Request(cpu=Decimal(1), memory_mb=512)
 
@@ -67,12 +69,6 @@ def test_a_label_selector_keeps_only_matching_servers():
 
 
 # --- database ------------------------------------------------------------------------------------
-
-def make_server(name, **fields):
-    defaults = {"host": "127.0.0.1", "docker_endpoint": DockerEndpoint.LOCAL, "storage_root": f"/srv/{name}",
-                "status": ServerStatus.ACTIVE, "max_workspaces": 20, "cpu_cores": 8, "memory_mb": 16384}
-    return Server.objects.create(name=name, **{**defaults, **fields})
-
 
 def make_workspaces(owner, organization, image, count, **fields):
     return Workspace.objects.bulk_create(
