@@ -430,20 +430,39 @@ def _unlink_quietly(name, dir_fd):
         pass
 
 
-def _remove_tree(parent_fd, name):
-    """Delete a folder and everything in it without following any link (rm -r with openat)."""
+def _empty_level(parent_fd, name):
+    """Open the folder `name`, unlink everything in it that is not a folder (links included, never
+    followed) and return [parent_fd, name, fd, its sub-folders]."""
     fd = _open_dir(name, parent_fd)
     try:
         with os.scandir(fd) as listing:
             children = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
         for child, is_dir in children:
-            if is_dir:
-                _remove_tree(fd, child)
-            else:
+            if not is_dir:
                 os.unlink(child, dir_fd=fd)
-    finally:
+    except BaseException:
         os.close(fd)
-    os.rmdir(name, dir_fd=parent_fd)
+        raise
+    return [parent_fd, name, fd, [child for child, is_dir in children if is_dir]]
+
+
+def _remove_tree(parent_fd, name):
+    """Delete a folder and everything in it without following any link (rm -r with openat). A loop
+    with one descriptor per level, not recursion: a workspace user can nest folders deeper than
+    Python's recursion limit."""
+    stack = [_empty_level(parent_fd, name)]
+    try:
+        while stack:
+            level = stack[-1]
+            if level[3]:
+                stack.append(_empty_level(level[2], level[3].pop()))
+                continue
+            stack.pop()
+            os.close(level[2])
+            os.rmdir(level[1], dir_fd=level[0])
+    finally:
+        for level in stack:
+            os.close(level[2])
 
 
 def op_delete(ws, req):

@@ -1,0 +1,75 @@
+"""The file agent against what a workspace user can build inside the container: trees nested deeper
+than Python's recursion limit, hard links, a folder moved into itself. Each is a clear answer (done,
+or a 4xx), never a crash or a write outside the workspace folder."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.workspace_files import folder_of
+
+DEPTH = 1500  # deeper than sys.getrecursionlimit() (1000): a container user builds this with one loop
+
+
+@pytest.fixture
+def api(api_client_for, alice):
+    return api_client_for(alice)
+
+
+def _files(workspace, suffix: str) -> str:
+    return f"/api/v1/workspaces/{workspace.pk}/files/{suffix}"
+
+
+def _nest(top: Path, depth: int) -> None:
+    """top/d/d/d/... `depth` folders deep (with a file at the bottom), built relative to descriptors
+    because the full path is longer than PATH_MAX."""
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.close(os.open("bottom.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+def test_deleting_a_folder_nested_deeper_than_the_recursion_limit_works(api, placed_workspace):
+    folder = folder_of(placed_workspace)
+    _nest(folder / "deep", DEPTH)
+    response = api.delete(_files(placed_workspace, "content?path=deep"))
+    assert response.status_code == 204, response.content
+    assert not (folder / "deep").exists()
+
+
+def test_listing_a_very_deep_tree_stops_at_the_level_limit(api, placed_workspace):
+    _nest(folder_of(placed_workspace) / "deep", DEPTH)
+    response = api.get(_files(placed_workspace, "?path=deep&depth=all"))
+    assert response.status_code == 200
+    assert response.json()["truncated"] is True
+
+
+def test_writing_to_a_hard_link_replaces_the_link_never_the_file_it_shares(api, placed_workspace, tmp_path):
+    """Only the host can make such a link (the container sees no other path on that filesystem, and
+    link() across its bind mount is EXDEV), but even then a write goes to a new file renamed over
+    the name, so the other file keeps its bytes."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("outside\n")
+    os.link(outside, folder_of(placed_workspace) / "linked.txt")
+    response = api.put(_files(placed_workspace, "content?path=linked.txt"), {"content": "inside\n"}, format="json")
+    assert response.status_code == 200
+    assert outside.read_text() == "outside\n"
+    assert (folder_of(placed_workspace) / "linked.txt").read_text() == "inside\n"
+    assert api.delete(_files(placed_workspace, "content?path=linked.txt")).status_code == 204
+    assert outside.read_text() == "outside\n"
+
+
+@pytest.mark.parametrize("target", ["src/inner", "src/a/b/c"])
+def test_a_folder_cannot_be_moved_into_itself(api, placed_workspace, target):
+    (folder_of(placed_workspace) / "src").mkdir()
+    response = api.post(_files(placed_workspace, "move"), {"from": "src", "to": target}, format="json")
+    assert response.status_code == 400
+    assert (folder_of(placed_workspace) / "src").is_dir()
