@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, parsers, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -104,6 +105,12 @@ def _only_lacks_slash(path: str) -> bool:
         return resolve(path + "/").url_name != "api-not-found"
     except Resolver404:
         return False
+
+
+class Pagination(LimitOffsetPagination):
+    """limit/offset pages (PAGE_SIZE by default) that no `limit` can make unbounded."""
+
+    max_limit = 500
 
 
 def error(message: str, code: int = status.HTTP_400_BAD_REQUEST, **extra) -> Response:
