@@ -158,16 +158,17 @@ class ServerAdmin(admin.ModelAdmin):
         running workspaces, and the latest usage sample of each running workspace (within
         USAGE_WINDOW) summed per server."""
         running = WorkspaceStatus.RUNNING
-        latest_samples = (
-            ResourceUsage.objects.filter(sampled_at__gte=timezone.now() - USAGE_WINDOW)
-            .order_by("workspace_id", "-sampled_at").distinct("workspace_id").values("pk")
+        recent = ResourceUsage.objects.filter(sampled_at__gte=timezone.now() - USAGE_WINDOW)
+        # Correlated rather than DISTINCT ON: the embedded default (`make run`) is SQLite.
+        latest_of_its_workspace = Subquery(
+            recent.filter(workspace=OuterRef("workspace_id")).order_by("-sampled_at", "-pk").values("pk")[:1]
         )
 
         def per_server(queryset, total):
             return Subquery(queryset.filter(server=OuterRef("pk")).order_by().values("server")
                             .annotate(total=total).values("total"))
 
-        samples = ResourceUsage.objects.filter(pk__in=latest_samples, workspace__status=running)
+        samples = recent.filter(workspace__status=running, pk=latest_of_its_workspace)
         return super().get_queryset(request).annotate(
             free_slots=F("max_workspaces") - F("reserved_workspaces"),
             running_workspaces=Coalesce(
