@@ -35,19 +35,21 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
+def content_length(request) -> int:
+    """The declared body length; 0 when absent or malformed, as Django and DRF read it."""
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
 def refuse_oversized_body(parser_context) -> None:
     """413 for a body longer than DATA_UPLOAD_MAX_MEMORY_SIZE, before a byte is read. For parsers that
     read the request stream themselves: Django's own check guards only `request.body`, which DRF
     reads for JSON and forms (RequestDataTooBig, answered 413 by `exception_handler`)."""
     request = (parser_context or {}).get("request")
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if request is None or limit is None:
-        return
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
+    if request is not None and limit is not None and content_length(request) > limit:
         raise PayloadTooLarge(f"The request body is over the {limit} byte limit.")
 
 

@@ -3,6 +3,7 @@ than Python's recursion limit, hard links, a folder moved into itself. Each is a
 or a 4xx), never a crash or a write outside the workspace folder."""
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,18 @@ def _files(workspace, suffix: str) -> str:
     return f"/api/v1/workspaces/{workspace.pk}/files/{suffix}"
 
 
+@pytest.fixture
+def deep(placed_workspace):
+    """The workspace's folder `deep`: d/d/d/... DEPTH folders deep with a file at the bottom. Removed
+    with rm -rf afterwards, since pytest's own temp cleanup (shutil.rmtree) recurses and would fail."""
+    top = folder_of(placed_workspace) / "deep"
+    _nest(top, DEPTH)
+    yield top
+    subprocess.run(["rm", "-rf", "--", str(top)], check=True)
+
+
 def _nest(top: Path, depth: int) -> None:
-    """top/d/d/d/... `depth` folders deep (with a file at the bottom), built relative to descriptors
-    because the full path is longer than PATH_MAX."""
+    """Built relative to descriptors because the full path is longer than PATH_MAX."""
     top.mkdir()
     fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -37,16 +47,13 @@ def _nest(top: Path, depth: int) -> None:
         os.close(fd)
 
 
-def test_deleting_a_folder_nested_deeper_than_the_recursion_limit_works(api, placed_workspace):
-    folder = folder_of(placed_workspace)
-    _nest(folder / "deep", DEPTH)
+def test_deleting_a_folder_nested_deeper_than_the_recursion_limit_works(api, placed_workspace, deep):
     response = api.delete(_files(placed_workspace, "content?path=deep"))
     assert response.status_code == 204, response.content
-    assert not (folder / "deep").exists()
+    assert not deep.exists()
 
 
-def test_listing_a_very_deep_tree_stops_at_the_level_limit(api, placed_workspace):
-    _nest(folder_of(placed_workspace) / "deep", DEPTH)
+def test_listing_a_very_deep_tree_stops_at_the_level_limit(api, placed_workspace, deep):
     response = api.get(_files(placed_workspace, "?path=deep&depth=all"))
     assert response.status_code == 200
     assert response.json()["truncated"] is True

@@ -52,3 +52,10 @@ def test_a_body_within_the_limit_still_works(api, settings, default_image):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     response = api.post("/api/v1/api-tokens/", {"name": "ci"}, format="json")
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "1e3"])
+def test_a_malformed_content_length_is_not_a_crash(api, placed_workspace, length):
+    response = api.generic("PUT", f"/api/v1/workspaces/{placed_workspace.pk}/files/content?path=x.txt", b"data",
+                           content_type="application/octet-stream", CONTENT_LENGTH=length)
+    assert response.status_code < 500

@@ -11,7 +11,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import JSONParser, error, refuse_oversized_body
+from config.api import JSONParser, content_length, error, refuse_oversized_body
 from workspaces import files
 from workspaces.models import Workspace
 from workspaces.patches import PatchConflict, PatchError
@@ -176,8 +176,7 @@ class FileContentView(WorkspaceFilesView):
     }, responses=_WRITTEN)
     def put(self, request, workspace_id):
         workspace = self.workspace(write=True)
-        length = int(request.headers.get("Content-Length") or 0)
-        if length > settings.BERTH_UPLOAD_MAX_BYTES + 1024:  # JSON quoting may add a little
+        if content_length(request) > settings.BERTH_UPLOAD_MAX_BYTES + 1024:  # JSON quoting may add a little
             raise files.FileError("too_large", f"The upload is over the {settings.BERTH_UPLOAD_MAX_BYTES} byte limit.")
         data = request.data if isinstance(request.data, bytes) else self.body_field("content").encode("utf-8")
         if len(data) > settings.BERTH_UPLOAD_MAX_BYTES:
