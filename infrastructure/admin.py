@@ -19,7 +19,7 @@ from . import credentials, services
 from .choices import CredentialKind, DockerEndpoint, ServerStatus
 from .models import OrphanContainer, Placement, PlacementPolicy, ResourceUsage, Server, ServerConflict, ServerCredential
 
-# Usage samples are taken every minute (BERTH beat "sample-usage"); older ones no longer describe the server.
+# Usage samples are taken every minute (the "sample-usage" beat entry); older ones no longer describe the server.
 USAGE_WINDOW = timedelta(minutes=5)
 
 _STATUS_COLOURS = {
