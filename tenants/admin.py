@@ -26,6 +26,14 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(organization_count=Count("memberships"))
 
+    def get_readonly_fields(self, request, obj=None):
+        """Only superusers grant superuser or staff status and permissions: staff allowed to change
+        users would otherwise make themselves superuser, and so reach every server's keys."""
+        fields = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        return [*fields, "is_superuser", "is_staff", "groups", "user_permissions"]
+
     @admin.display(description="Organizations", ordering="organization_count")
     def organization_count(self, obj) -> int:
         return obj.organization_count
