@@ -41,8 +41,8 @@ BODIES = [
 ]
 
 
-def _api_routes() -> list[str]:
-    """Regexes of every /api/ route, joined from the resolver tree."""
+def _routes(wanted) -> list[str]:
+    """Regexes of every route whose joined regex `wanted(regex)` accepts, from the resolver tree."""
     found = []
 
     def walk(patterns, prefix):
@@ -50,7 +50,7 @@ def _api_routes() -> list[str]:
             regex = prefix + pattern.pattern.regex.pattern.lstrip("^").rstrip("$").replace("\\Z", "")
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, regex)
-            elif isinstance(pattern, URLPattern) and regex.startswith("api/"):
+            elif isinstance(pattern, URLPattern) and wanted(regex):
                 found.append(regex)
 
     walk(get_resolver().url_patterns, "")
@@ -79,7 +79,7 @@ def clients(alice, operator):
 
 
 def test_every_api_route_answers_malformed_input_below_500(clients, placed_workspace):
-    routes = _api_routes()
+    routes = _routes(lambda regex: regex.startswith("api/"))
     assert any("files" in route for route in routes) and any("servers" in route for route in routes), routes
     ids = [str(placed_workspace.pk), *BAD_IDS]
     failures = []
@@ -102,4 +102,29 @@ def test_every_api_route_answers_malformed_input_below_500(clients, placed_works
                 for body, content_type in BODIES if value in ids[:2] else ():
                     for method in ("post", "put", "patch"):
                         check(client, method, url + "?path=x.txt", data=body, content_type=content_type)
+    assert not failures, "\n".join(failures)
+
+
+PAGE_POSTS = [
+    {}, {"organization": "abc", "next": "//evil.example"}, {"organization": "99999999999999999999"},
+    {"name": "\x00" * 10, "source": "clone", "repo_url": "ext::sh", "branch": "--upload-pack=x", "image": "abc",
+     "size": "huge"},
+    {"name": "x" * 5000, "expires_days": "-1"}, {"username": "\x00", "password": "x" * 10_000},
+]
+
+
+def test_every_page_answers_malformed_input_below_500(client, alice, placed_workspace):
+    client.raise_request_exception = False
+    client.force_login(alice)
+    failures = []
+    for route in _routes(lambda regex: not regex.startswith(("api/", "admin/"))):
+        for value in [str(placed_workspace.pk), "not-a-uuid", "stop", "x" * 300]:
+            url = _fill(route, value)
+            if url is None:
+                continue
+            for data in PAGE_POSTS:
+                for response in (client.get(url, data), client.post(url, data)):
+                    if response.status_code >= 500:
+                        failures.append(f"{response.request['REQUEST_METHOD']} {url} {data} -> {response.status_code}")
+            client.force_login(alice)  # a POST to the sign-out page ended the session
     assert not failures, "\n".join(failures)
