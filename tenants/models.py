@@ -7,13 +7,18 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from .choices import MANAGING_ROLES, Role
 
 TOKEN_PREFIX = "berth_"
+# Bounds of an organization's durations. Its owners set them, and they feed shared machinery: the
+# idle sweep computes now() - idle_timeout for every organization in one query (PostgreSQL fails the
+# whole query on a timestamp out of range), and a delete adds the retention to now().
+MIN_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT = timedelta(minutes=1), timedelta(days=365)
+MAX_DATA_RETENTION = timedelta(days=3650)
 
 
 class User(AbstractUser):
@@ -41,7 +46,8 @@ class Organization(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True, help_text="Used in URLs and in workspace folder paths.")
     idle_timeout = models.DurationField(
-        default=timedelta(hours=2), help_text="A running workspace with no activity for this long is stopped."
+        default=timedelta(hours=2), help_text="A running workspace with no activity for this long is stopped.",
+        validators=[MinValueValidator(MIN_IDLE_TIMEOUT), MaxValueValidator(MAX_IDLE_TIMEOUT)],
     )
     placement_policy = models.ForeignKey(
         "infrastructure.PlacementPolicy",
@@ -55,6 +61,7 @@ class Organization(models.Model):
         null=True,
         blank=True,
         help_text="Keep a deleted workspace's data folder this long before purging it. Empty: remove at once.",
+        validators=[MinValueValidator(timedelta(0)), MaxValueValidator(MAX_DATA_RETENTION)],
     )
     max_workspace_cpu = models.DecimalField(
         max_digits=5, decimal_places=2, default=4, validators=[MinValueValidator(Decimal("0.1"))],

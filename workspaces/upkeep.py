@@ -8,14 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F
-from django.db.models.functions import Now
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
+from django.db.models.functions import Least, Now
 from django.utils import timezone
 
 import audit.services as audit
 from infrastructure.choices import ServerStatus
 from infrastructure.models import OrphanContainer, Placement, ResourceUsage, Server
 from infrastructure.remote import RemoteError
+from tenants.models import MAX_IDLE_TIMEOUT
 
 from . import provisioning, services
 from .choices import IN_FLIGHT, WorkspaceStatus as S
@@ -112,7 +113,10 @@ def fail_hung_workspaces() -> int:
 
 def stop_idle_workspaces() -> int:
     """Running workspaces with no activity for their organization's idle timeout are stopped."""
-    idle_since = ExpressionWrapper(Now() - F("organization__idle_timeout"), output_field=DateTimeField())
+    # Clamped: one organization's out-of-range value (stored before the validators) must not fail the
+    # query, and with it the idle stop of every other organization.
+    timeout = Least(F("organization__idle_timeout"), Value(MAX_IDLE_TIMEOUT, output_field=DurationField()))
+    idle_since = ExpressionWrapper(Now() - timeout, output_field=DateTimeField())
     idle = Workspace.objects.select_related("organization").filter(status=S.RUNNING, last_activity_at__lt=idle_since)
     stopped = 0
     for workspace in idle[:BATCH]:

@@ -1,0 +1,49 @@
+"""An organization owner's settings reach shared machinery (the idle-stop sweep runs one query over
+every organization), so a nonsense value is a 400, never stored: stored, a duration too large for
+PostgreSQL's timestamps made the sweep fail for every tenant, and zero or negative stopped all of the
+organization's workspaces at once."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tenants.models import Organization
+from tests.fixtures.workspace_files import make_placed_workspace
+from workspaces.choices import WorkspaceStatus
+from workspaces.models import Workspace
+from workspaces.upkeep import stop_idle_workspaces
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("idle_timeout", "-1 00:00:00"),
+    ("idle_timeout", "00:00:00"),
+    ("idle_timeout", "999999999 00:00:00"),
+    ("deleted_data_retention", "-5 00:00:00"),
+    ("deleted_data_retention", "999999999 00:00:00"),
+])
+def test_an_out_of_range_duration_is_refused(api_client_for, alice, acme, field, value):
+    before = getattr(acme, field)
+    response = api_client_for(alice).patch(f"/api/v1/organizations/{acme.pk}/", {field: value}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    acme.refresh_from_db()
+    assert getattr(acme, field) == before
+
+
+@pytest.mark.parametrize(("field", "value"), [("idle_timeout", "00:05:00"), ("deleted_data_retention", "30 00:00:00")])
+def test_a_sensible_duration_is_kept(api_client_for, alice, acme, field, value):
+    response = api_client_for(alice).patch(f"/api/v1/organizations/{acme.pk}/", {field: value}, format="json")
+    assert response.status_code == 200
+    assert response.json()[field] == value
+
+
+def test_one_organizations_idle_timeout_cannot_stop_the_sweep_for_others(placed_workspace, acme, charlie, globex,
+                                                                         local_server, default_image):
+    """Even a value stored around the API (console, shell) leaves other tenants' idle stop working."""
+    Organization.objects.filter(pk=acme.pk).update(idle_timeout=timedelta(days=999_999_999))
+    idle = make_placed_workspace(owner=charlie, organization=globex, server=local_server, image=default_image)
+    Workspace.objects.filter(pk=idle.pk).update(last_activity_at=timezone.now() - timedelta(hours=3))
+    assert stop_idle_workspaces() == 1
+    idle.refresh_from_db()
+    assert idle.status == WorkspaceStatus.STOPPING
