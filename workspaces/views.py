@@ -160,7 +160,7 @@ def rows(request):
     """The home page's rows as HTML fragments, polled while a workspace is on its way somewhere."""
     found = _rows(request) if request.membership else []
     next_url = request.GET.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
         next_url = ""
     return JsonResponse({
         "in_flight": any(row["in_flight"] for row in found),
@@ -191,7 +191,8 @@ def act(request, pk, action):
     else:
         messages.success(request, f"{action.capitalize()}: {workspace.name} ({workspace.get_status_display().lower()}).")
     target = request.POST.get("next", "")
-    if action == "delete" or not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+    if action == "delete" or not url_has_allowed_host_and_scheme(target, {request.get_host()},
+                                                                 require_https=request.is_secure()):
         target = reverse("home")
     return redirect(target)
 

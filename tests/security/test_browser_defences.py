@@ -100,3 +100,12 @@ def test_pages_may_not_be_framed(client, alice, url):
 def test_the_session_cookie_is_not_readable_by_script(client, alice):
     response = client.post("/accounts/login/", {"username": "alice", "password": "alice-password"})
     assert response.cookies["sessionid"]["httponly"]
+
+
+def test_an_action_over_https_never_redirects_to_plain_http(browser, placed_workspace):
+    browser.get("/", secure=True)
+    response = browser.post(f"/workspaces/{placed_workspace.pk}/stop/", {
+        "next": "http://testserver/tokens/", "csrfmiddlewaretoken": browser.cookies["csrftoken"].value,
+    }, secure=True, HTTP_REFERER="https://testserver/")
+    assert response.status_code == 302
+    assert response["Location"] == "/"
