@@ -14,7 +14,6 @@ from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class Conflict(exceptions.APIException):
@@ -66,6 +65,10 @@ class JSONParser(parsers.JSONParser):
 
 def exception_handler(exc, context):
     """Every error is JSON with a `detail` message; Django's own exceptions map to 400/403/404/413."""
+    # Imported here: rest_framework.views loads DEFAULT_PARSER_CLASSES (this module's JSONParser) as it
+    # is imported, so importing it at the top fails whenever this module is the first to load it.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(f"The request body is over the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} byte limit.")
     elif isinstance(exc, DjangoValidationError):
