@@ -11,13 +11,16 @@ class BerthAdminConfig(AdminConfig):
 
 
 class BerthConfig(AppConfig):
-    """Project-wide start-up: on the embedded default, the periodic tasks run in-process."""
+    """Project-wide start-up: Berth's deployment checks; on the embedded default, the periodic tasks
+    run in-process."""
 
     name = "config"
     verbose_name = "Berth"
 
     def ready(self):
         from django.conf import settings
+
+        from . import checks  # noqa: F401 - registers the deployment checks
 
         # Never under pytest: tests call tasks themselves and must not race a background thread.
         if settings.BERTH_IN_PROCESS_BEAT and "pytest" not in sys.modules:
