@@ -1,9 +1,11 @@
+import hashlib
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,17 +17,42 @@ from .middleware import SESSION_KEY
 from .models import ApiToken
 
 
+# Failed sign-ins allowed per username and address in the window, before the page answers 429
+# without checking the password (slows password guessing; with the cache down it does not apply).
+SIGN_IN_ATTEMPTS = 10
+SIGN_IN_WINDOW = 15 * 60
+
+
+def _attempts_key(request) -> str:
+    username = request.POST.get("username", "").strip().lower()
+    return f"berth:signin:{request.META.get('REMOTE_ADDR', '')}:{hashlib.sha256(username.encode()).hexdigest()}"
+
+
 class SignInView(auth_views.LoginView):
-    """Django's sign-in page, with every attempt in the audit log."""
+    """Django's sign-in page, with every attempt in the audit log and repeated failures throttled."""
 
     redirect_authenticated_user = True
 
+    def post(self, request, *args, **kwargs):
+        if (cache.get(_attempts_key(request)) or 0) >= SIGN_IN_ATTEMPTS:
+            services.record_sign_in(user=None, username=request.POST.get("username", ""))
+            context = self.get_context_data(form=self.get_form_class()(request), throttled=SIGN_IN_WINDOW // 60)
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
+
     def form_valid(self, form):
         response = super().form_valid(form)
+        cache.delete(_attempts_key(self.request))
         services.record_sign_in(user=form.get_user(), username=form.get_user().get_username())
         return response
 
     def form_invalid(self, form):
+        key = _attempts_key(self.request)
+        cache.add(key, 0, SIGN_IN_WINDOW)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired (or the cache is down) between add and incr
+            pass
         services.record_sign_in(user=None, username=form.data.get("username", ""))
         return super().form_invalid(form)
 
