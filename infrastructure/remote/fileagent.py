@@ -400,9 +400,11 @@ def op_commit(ws, req):
 
 
 def _write_temp(ws, dir_fd, data, existing):
-    """A new file beside the target holding `data`, owned and moded like the file it replaces."""
+    """A new file beside the target holding `data`, owned and moded like the file it replaces, minus
+    setuid, setgid and sticky: an agent that is not root would otherwise make the workspace user's
+    content its own setuid program on the server."""
     temp = TEMP_PREFIX + base64.b32encode(os.urandom(10)).decode("ascii").lower() + ".tmp"
-    mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o644
+    mode = stat.S_IMODE(existing.st_mode) & 0o777 if existing is not None else 0o644
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
                  mode, dir_fd=dir_fd)
     try:

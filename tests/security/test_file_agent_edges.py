@@ -2,13 +2,18 @@
 than Python's recursion limit, hard links, a folder moved into itself. Each is a clear answer (done,
 or a 4xx), never a crash or a write outside the workspace folder."""
 
+import base64
+import json
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.workspace_files import folder_of
+from workspaces.files import AGENT_SOURCE
 
 DEPTH = 1500  # deeper than sys.getrecursionlimit() (1000): a container user builds this with one loop
 
@@ -80,3 +85,31 @@ def test_a_folder_cannot_be_moved_into_itself(api, placed_workspace, target):
     response = api.post(_files(placed_workspace, "move"), {"from": "src", "to": target}, format="json")
     assert response.status_code == 400
     assert (folder_of(placed_workspace) / "src").is_dir()
+
+
+@pytest.fixture
+def reachable_folder():
+    """A folder uid 1000 can reach (pytest's own temp folders are private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="berth-agent-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_a_write_by_an_agent_that_is_not_root_never_keeps_a_setuid_bit(reachable_folder):
+    """On a server where Berth signs in as an ordinary user, a file the workspace user made setuid
+    and then filled through the API would be that user's setuid program on the host."""
+    root = reachable_folder / "ws"
+    root.mkdir()
+    tool = root / "tool"
+    tool.write_text("#!/bin/sh\n")
+    os.chown(root, 1000, 1000)
+    os.chown(tool, 1000, 1000)
+    os.chmod(tool, 0o6755)
+    request = {"op": "commit", "root": str(root), "changes": [
+        {"path": "tool", "action": "write", "content": base64.b64encode(b"\x7fELF payload").decode()}]}
+    done = subprocess.run(["python3", "-I", "-c", AGENT_SOURCE], input=json.dumps(request).encode(),
+                          capture_output=True, timeout=30, check=True, user=1000, group=1000)
+    assert json.loads(done.stdout)["ok"], done.stdout
+    assert tool.read_bytes() == b"\x7fELF payload"
+    assert tool.stat().st_mode & 0o7777 == 0o755
