@@ -24,7 +24,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 assert all(S.FAILED in TRANSITIONS[state] for state in IN_FLIGHT)
 
 workspace_name_validator = RegexValidator(
-    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z",  # \Z: "$" would accept a trailing newline
     "Use 1-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
 )
 

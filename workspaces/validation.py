@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 MIN_CPU = Decimal("0.1")
 MIN_MEMORY_MB = 64
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
-_REGION = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
+_REGION = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?\Z")  # \Z: "$" would accept a trailing newline
 # git check-ref-format: characters no ref may contain, besides control characters and space.
 _REF_FORBIDDEN = set("~^:?*[\\")
 
