@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.docker import containers_under
 from tests.fixtures.processes import free_port, listening, stop_process
 from workspaces.models import Workspace
 
@@ -56,16 +57,9 @@ def server(local_server):
 
 @pytest.fixture
 def server_containers(server, docker_engine):
-    """Lists the Berth containers whose data lies in this test's storage folder; removes them after."""
-    prefix = server.storage_root.rstrip("/") + "/"
-
-    def mine():
-        found = docker_engine.containers.list(all=True, filters={"label": "berth.managed=1"})
-        return [c for c in found if c.labels.get("berth.data", "").startswith(prefix)]
-
-    yield mine
-    for container in mine():
-        container.remove(force=True)
+    """Lists the Berth containers whose data lies in this test's storage folder (the server
+    fixtures remove them afterwards)."""
+    return lambda: containers_under(docker_engine, server.storage_root)
 
 
 @pytest.fixture
