@@ -23,6 +23,7 @@ Request: {"op": ..., "root": "/abs/folder", ...}. Response: {"ok": true, ...} or
 import base64
 import errno
 import hashlib
+import itertools
 import json
 import os
 import stat
@@ -253,7 +254,9 @@ def op_tree(ws, req):
     def walk(dir_fd, prefix, level):
         try:
             with os.scandir(dir_fd) as listing:
-                found = sorted(listing, key=lambda e: e.name)
+                # At most what still fits (plus one, to know the listing is cut): a folder of millions
+                # of names must not all be held in memory. A cut folder lists some names, sorted.
+                found = sorted(itertools.islice(listing, limit - len(entries) + 1), key=lambda e: e.name)
         except OSError as exc:
             raise _os_error(exc, prefix)
         for entry in found:

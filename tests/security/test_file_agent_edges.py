@@ -8,10 +8,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from infrastructure.remote import fileagent
 from tests.fixtures.workspace_files import folder_of
 from workspaces.files import AGENT_SOURCE
 
@@ -113,3 +115,24 @@ def test_a_write_by_an_agent_that_is_not_root_never_keeps_a_setuid_bit(reachable
     assert json.loads(done.stdout)["ok"], done.stdout
     assert tool.read_bytes() == b"\x7fELF payload"
     assert tool.stat().st_mode & 0o7777 == 0o755
+
+
+def test_listing_a_huge_folder_reads_no_more_entries_than_it_returns(tmp_path):
+    """A workspace user can fill one folder with millions of names; a listing capped at `limit`
+    must not hold them all in memory (in-process for the local engine: the web process)."""
+    root = tmp_path / "ws"
+    (root / "crowd").mkdir(parents=True)
+    fd = os.open(root / "crowd", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for n in range(50_000):
+            os.close(os.open(f"f{n:05d}-{'x' * 100}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+    tracemalloc.start()
+    try:
+        listing = fileagent.handle({"op": "tree", "root": str(root), "path": "crowd", "depth": 1, "limit": 5})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert listing["ok"] and listing["truncated"] and len(listing["entries"]) == 5
+    assert peak < 1_000_000, f"peak {peak} bytes for 5 entries"
