@@ -439,16 +439,18 @@ def _empty_level(parent_fd, name):
     """Open the folder `name`, unlink everything in it that is not a folder (links included, never
     followed) and return [parent_fd, name, fd, its sub-folders]."""
     fd = _open_dir(name, parent_fd)
+    folders = []
     try:
         with os.scandir(fd) as listing:
-            children = [(e.name, e.is_dir(follow_symlinks=False)) for e in listing]
-        for child, is_dir in children:
-            if not is_dir:
-                os.unlink(child, dir_fd=fd)
+            for entry in listing:  # unlinked while listed: a folder of millions of files is never held whole
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.name)
+                else:
+                    os.unlink(entry.name, dir_fd=fd)
     except BaseException:
         os.close(fd)
         raise
-    return [parent_fd, name, fd, [child for child, is_dir in children if is_dir]]
+    return [parent_fd, name, fd, folders]
 
 
 def _remove_tree(parent_fd, name):

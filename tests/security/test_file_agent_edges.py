@@ -117,9 +117,8 @@ def test_a_write_by_an_agent_that_is_not_root_never_keeps_a_setuid_bit(reachable
     assert tool.stat().st_mode & 0o7777 == 0o755
 
 
-def test_listing_a_huge_folder_reads_no_more_entries_than_it_returns(tmp_path):
-    """A workspace user can fill one folder with millions of names; a listing capped at `limit`
-    must not hold them all in memory (in-process for the local engine: the web process)."""
+def _crowd(tmp_path) -> Path:
+    """A workspace folder holding `crowd`, a folder of 50,000 long names."""
     root = tmp_path / "ws"
     (root / "crowd").mkdir(parents=True)
     fd = os.open(root / "crowd", os.O_RDONLY | os.O_DIRECTORY)
@@ -128,6 +127,13 @@ def test_listing_a_huge_folder_reads_no_more_entries_than_it_returns(tmp_path):
             os.close(os.open(f"f{n:05d}-{'x' * 100}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
     finally:
         os.close(fd)
+    return root
+
+
+def test_listing_a_huge_folder_reads_no_more_entries_than_it_returns(tmp_path):
+    """A workspace user can fill one folder with millions of names; a listing capped at `limit`
+    must not hold them all in memory (in-process for the local engine: the web process)."""
+    root = _crowd(tmp_path)
     tracemalloc.start()
     try:
         listing = fileagent.handle({"op": "tree", "root": str(root), "path": "crowd", "depth": 1, "limit": 5})
@@ -136,3 +142,15 @@ def test_listing_a_huge_folder_reads_no_more_entries_than_it_returns(tmp_path):
         tracemalloc.stop()
     assert listing["ok"] and listing["truncated"] and len(listing["entries"]) == 5
     assert peak < 1_000_000, f"peak {peak} bytes for 5 entries"
+
+
+def test_deleting_a_huge_folder_does_not_hold_its_names(tmp_path):
+    root = _crowd(tmp_path)
+    tracemalloc.start()
+    try:
+        deleted = fileagent.handle({"op": "delete", "root": str(root), "path": "crowd"})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert deleted["ok"] and not (root / "crowd").exists()
+    assert peak < 1_000_000, f"peak {peak} bytes"
