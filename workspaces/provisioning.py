@@ -1,8 +1,9 @@
 """What happens on a server for a workspace: its data folder, the clone, the hardened container.
 
-Everything goes through `infrastructure.remote` (`run_command` with argument lists, `docker_client`),
-and every step finds what a crashed earlier run left (folder by path, containers by name) instead
-of making a second one. Docker and network failures surface as `RemoteError`: `permanent` when a
+Everything goes through `infrastructure.remote` (`run_command` with argument lists, `docker_session`
+for containers: this module decides what they are, the remote primitives make them), and every step
+finds what a crashed earlier run left (folder by path, containers by name) instead of making a
+second one. Docker and network failures surface as `RemoteError`: `permanent` when a
 retry cannot help (missing image, clone refused), transient otherwise.
 
 Hardening of the workspace container (see docs/workspaces.md): runs as uid 1000 with
@@ -13,23 +14,19 @@ folder mounted (never the Docker socket), no host PID/IPC namespace, and the net
 BERTH_WORKSPACE_NETWORK (a Berth bridge without inter-container traffic in production).
 """
 
-import contextlib
+import collections
 import posixpath
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import docker.errors
-import requests.exceptions
 from django.conf import settings
 
-from infrastructure.remote import RemoteError, docker_client, run_command
+from infrastructure.remote import ContainerInfo, ContainerSpec, DockerSession, RemoteError, docker_session, run_command
 
 CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"]
 KEEP_RUNNING = ["sleep", "infinity"]
 ROLE_WORKSPACE, ROLE_CLONE = "workspace", "clone"
-_HOST_NETWORKS = {"host", "none", "bridge"}
 
 
 @dataclass(frozen=True)
@@ -42,32 +39,6 @@ class ContainerState:
     data_path: str
     running: bool
     exit_code: int | None
-
-
-@contextlib.contextmanager
-def docker_errors(what: str) -> Iterator[None]:
-    """Docker SDK and HTTP failures become RemoteError: 4xx refusals are permanent, the rest transient."""
-    try:
-        yield
-    except docker.errors.ImageNotFound as exc:
-        raise RemoteError(f"{what}: image not found ({exc.explanation})", permanent=True) from exc
-    except docker.errors.APIError as exc:
-        status = exc.response.status_code if exc.response is not None else 500
-        raise RemoteError(f"{what}: {exc.explanation or exc}", permanent=400 <= status < 500 and status != 409) from exc
-    except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as exc:
-        raise RemoteError(f"{what}: {exc}") from exc
-
-
-@contextlib.contextmanager
-def _docker(server) -> Iterator:
-    """One Docker client (one verified connection, reused for every call) per operation."""
-    with docker_errors(f"docker on {server.name}"):
-        client = docker_client(server)
-    try:
-        yield client
-    finally:
-        with contextlib.suppress(Exception):
-            client.close()
 
 
 def _check(server, argv: list[str], *, timeout: float = 60) -> None:
@@ -112,47 +83,32 @@ def _labels(workspace, data_path: str, role: str) -> dict[str, str]:
 
 
 def _hardening(workspace) -> dict:
+    """ContainerSpec fields that confine every container of a workspace (remote never makes one privileged)."""
     uid = settings.BERTH_WORKSPACE_UID
     return {
         "user": f"{uid}:{uid}",
-        "cap_drop": ["ALL"],
-        "cap_add": CAP_ADD,
-        "security_opt": ["no-new-privileges"],
-        "privileged": False,
+        "cap_drop": ("ALL",),
+        "cap_add": tuple(CAP_ADD),
+        "security_opt": ("no-new-privileges",),
         "init": True,
-        "nano_cpus": int(workspace.cpu * 1_000_000_000),
-        "mem_limit": f"{workspace.memory_mb}m",
+        "cpus": workspace.cpu,
+        "memory_mb": workspace.memory_mb,
         "pids_limit": settings.BERTH_WORKSPACE_PIDS_LIMIT,
-        "network_mode": settings.BERTH_WORKSPACE_NETWORK,
+        "network": settings.BERTH_WORKSPACE_NETWORK,
         "working_dir": "/workspace",
     }
 
 
-def _run_options(workspace, data_path: str, role: str) -> dict:
+def _spec(workspace, data_path: str, role: str, **values) -> ContainerSpec:
     """Hardening, labels and the one bind mount: the workspace folder at /workspace."""
-    return {**_hardening(workspace), "labels": _labels(workspace, data_path, role),
-            "volumes": {data_path: {"bind": "/workspace", "mode": "rw"}}}
+    return ContainerSpec(image=workspace.image.reference, labels=_labels(workspace, data_path, role),
+                         binds={data_path: "/workspace"}, **_hardening(workspace), **values)
 
 
-def ensure_network(client) -> None:
+def ensure_network(docker: DockerSession) -> None:
     """Create the workspace bridge network (no traffic between containers) if this server lacks it."""
-    name = settings.BERTH_WORKSPACE_NETWORK
-    if name in _HOST_NETWORKS:
-        return
-    with docker_errors("network"):
-        if not client.networks.list(names=[name]):
-            client.networks.create(
-                name, driver="bridge", labels={"berth.managed": "1"},
-                options={"com.docker.network.bridge.enable_icc": "false"},
-            )
-
-
-def _find(client, name: str):
-    with docker_errors("inspect"):
-        try:
-            return client.containers.get(name)
-        except docker.errors.NotFound:
-            return None
+    docker.ensure_network(settings.BERTH_WORKSPACE_NETWORK, labels={"berth.managed": "1"},
+                          options={"com.docker.network.bridge.enable_icc": "false"})
 
 
 def clone_command(url: str, branch: str, scheme: str) -> list[str]:
@@ -171,82 +127,39 @@ def clone_container_name(workspace) -> str:
     return f"berth-clone-{workspace.pk}"
 
 
-def clone_repository(client, server, workspace, data_path: str, *, scheme: str, progress: Callable[[str], None]) -> None:
+def clone_repository(docker: DockerSession, workspace, data_path: str, *, scheme: str,
+                     progress: Callable[[str], None]) -> None:
     """Clone into the (emptied) folder from a short-lived container of the workspace image, as the
-    workspace user with only that folder mounted, killed after BERTH_CLONE_TIMEOUT."""
+    workspace user with only that folder mounted, killed after BERTH_CLONE_TIMEOUT. Progress gets
+    at most two lines a second; a failure quotes git's last five lines."""
     name = clone_container_name(workspace)
-    leftover = _find(client, name)
-    if leftover is not None:
-        with docker_errors("remove old clone"):
-            leftover.remove(force=True)
-    empty_folder(server, data_path)
-    with docker_errors("clone"), _image_errors(server, workspace):
-        container = client.containers.run(
-            workspace.image.reference, clone_command(workspace.repo_url, workspace.branch, scheme), name=name,
-            detach=True, environment={"GIT_TERMINAL_PROMPT": "0", "HOME": "/tmp", "GIT_CONFIG_NOSYSTEM": "1"},
-            **_run_options(workspace, data_path, ROLE_CLONE),
-        )
-    killed = threading.Event()
-    timer = threading.Timer(settings.BERTH_CLONE_TIMEOUT, _kill_quietly, args=(container, killed))
-    timer.start()
-    try:
-        last_report, tail = 0.0, []
-        for line in _stream_lines(container):
-            tail = (tail + [line])[-5:]
-            if time.monotonic() - last_report > 0.5:
-                progress(line)
-                last_report = time.monotonic()
-        with docker_errors("clone"):
-            exit_code = container.wait(timeout=30)["StatusCode"]
-    finally:
-        timer.cancel()
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-            container.remove(force=True)
-    if exit_code != 0:
-        detail = f"timed out after {settings.BERTH_CLONE_TIMEOUT} s" if killed.is_set() else (
-            " / ".join(tail) or f"exit code {exit_code}"
+    docker.remove(name)  # what a crashed run left
+    empty_folder(docker.server, data_path)
+    tail: collections.deque[str] = collections.deque(maxlen=5)
+    last_report = 0.0
+
+    def on_line(line: str) -> None:
+        nonlocal last_report
+        tail.append(line)
+        if time.monotonic() - last_report > 0.5:
+            progress(line)
+            last_report = time.monotonic()
+
+    spec = _spec(workspace, data_path, ROLE_CLONE, name=name,
+                 command=clone_command(workspace.repo_url, workspace.branch, scheme),
+                 environment={"GIT_TERMINAL_PROMPT": "0", "HOME": "/tmp", "GIT_CONFIG_NOSYSTEM": "1"})
+    result = docker.run_to_completion(spec, timeout=settings.BERTH_CLONE_TIMEOUT, on_line=on_line)
+    if result.exit_code != 0:
+        detail = f"timed out after {settings.BERTH_CLONE_TIMEOUT} s" if result.timed_out else (
+            " / ".join(tail) or f"exit code {result.exit_code}"
         )
         raise RemoteError(f"git clone failed: {detail}"[:450], permanent=True)
 
 
-def _kill_quietly(container, killed: threading.Event) -> None:
-    killed.set()
-    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-        container.kill()
-
-
-def _stream_lines(container) -> Iterator[str]:
-    """git writes progress with carriage returns; yield each non-empty line or update."""
-    buffer = ""
-    with docker_errors("clone output"):
-        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-            buffer += chunk.decode(errors="replace")
-            *complete, buffer = buffer.replace("\r", "\n").split("\n")
-            yield from (line.strip() for line in complete if line.strip())
-    if buffer.strip():
-        yield buffer.strip()
-
-
-@contextlib.contextmanager
-def _image_errors(server, workspace) -> Iterator[None]:
-    """A missing image is the operator's to fix: say which image and where, and how to load it."""
-    try:
-        yield
-    except docker.errors.ImageNotFound as exc:
-        raise RemoteError(
-            f"the image {workspace.image.reference} is not on server {server.name}; load it there "
-            "(docker save | docker load, see docs/workspaces.md)",
-            permanent=True,
-        ) from exc
-
-
-def create_container(client, server, workspace, data_path: str):
-    ensure_network(client)
-    with docker_errors("create container"), _image_errors(server, workspace):
-        return client.containers.create(
-            workspace.image.reference, KEEP_RUNNING, name=workspace.container_name, hostname=workspace.name,
-            environment={"HOME": "/workspace"}, **_run_options(workspace, data_path, ROLE_WORKSPACE),
-        )
+def create_container(docker: DockerSession, workspace, data_path: str) -> ContainerInfo:
+    ensure_network(docker)
+    return docker.create(_spec(workspace, data_path, ROLE_WORKSPACE, name=workspace.container_name,
+                               command=KEEP_RUNNING, hostname=workspace.name, environment={"HOME": "/workspace"}))
 
 
 def bring_up(server, workspace, data_path: str, *, clone_scheme: str = "", progress: Callable[[str], None]) -> str:
@@ -255,75 +168,44 @@ def bring_up(server, workspace, data_path: str, *, clone_scheme: str = "", progr
     When the container does not exist yet: the folder, then (if `clone_scheme`) the clone, then the
     container. A container that exists means those steps finished, so a re-run after a crash only
     starts it; a crash before that redoes the folder (idempotent) and the clone (from empty)."""
-    with _docker(server) as client:
-        container = _find(client, workspace.container_name)
+    with docker_session(server) as docker:
+        container = docker.find(workspace.container_name)
         if container is None:
             progress(f"Creating the workspace folder on {server.name}")
             ensure_folder(server, data_path)
             if clone_scheme:
                 progress("Cloning the repository")
-                clone_repository(client, server, workspace, data_path, scheme=clone_scheme, progress=progress)
-            container = create_container(client, server, workspace, data_path)
-        if container.status != "running":
-            with docker_errors("start container"):
-                container.start()
+                clone_repository(docker, workspace, data_path, scheme=clone_scheme, progress=progress)
+            container = create_container(docker, workspace, data_path)
+        if not container.running:
+            docker.start(container.id)
         return container.id
 
 
 def stop_container(server, name: str) -> None:
-    with _docker(server) as client:
-        container = _find(client, name)
-        if container is not None:
-            with docker_errors("stop container"):
-                container.stop(timeout=10)
+    with docker_session(server) as docker:
+        docker.stop(name, timeout=10)
 
 
 def remove_containers(server, names: list[str]) -> None:
-    with _docker(server) as client:
+    with docker_session(server) as docker:
         for name in names:
-            container = _find(client, name)
-            if container is not None:
-                with docker_errors("remove container"):
-                    container.remove(force=True)
+            docker.remove(name)
 
 
 def list_containers(server) -> list[ContainerState]:
     """Berth workspace containers on `server` whose data lies under its storage root."""
     prefix = server.storage_root.rstrip("/") + "/"
-    with _docker(server) as client, docker_errors("list containers"):
-        found = client.containers.list(
-            all=True, sparse=True, filters={"label": ["berth.managed=1", f"berth.role={ROLE_WORKSPACE}"]}
-        )
-    states = []
-    for container in found:
-        labels = container.attrs.get("Labels") or {}
-        if not labels.get("berth.data", "").startswith(prefix):
-            continue
-        state = container.attrs.get("State")
-        running = state == "running"
-        status = container.attrs.get("Status", "")
-        exit_code = int(status.split("(")[1].split(")")[0]) if "(" in status else None
-        names = container.attrs.get("Names") or [""]
-        states.append(
-            ContainerState(container.id, names[0].lstrip("/"), labels.get("berth.workspace", ""),
-                           labels["berth.data"], running, exit_code)
-        )
-    return states
+    with docker_session(server) as docker:
+        found = docker.list_containers(["berth.managed=1", f"berth.role={ROLE_WORKSPACE}"])
+    return [
+        ContainerState(container.id, container.name, container.labels.get("berth.workspace", ""),
+                       container.labels["berth.data"], container.running, container.exit_code)
+        for container in found if container.labels.get("berth.data", "").startswith(prefix)
+    ]
 
 
 def container_usage(server, name: str) -> tuple[float, int] | None:
     """(CPU percent of one core, memory bytes) of a running container, or None if it is gone."""
-    with _docker(server) as client:
-        container = _find(client, name)
-        if container is None:
-            return None
-        with docker_errors("stats"):
-            stats = container.stats(stream=False)
-    cpu, precpu = stats.get("cpu_stats", {}), stats.get("precpu_stats", {})
-    cpu_delta = cpu.get("cpu_usage", {}).get("total_usage", 0) - precpu.get("cpu_usage", {}).get("total_usage", 0)
-    system_delta = cpu.get("system_cpu_usage", 0) - precpu.get("system_cpu_usage", 0)
-    cores = cpu.get("online_cpus") or 1
-    percent = (cpu_delta / system_delta) * cores * 100 if system_delta > 0 and cpu_delta > 0 else 0.0
-    memory = stats.get("memory_stats", {})
-    used = memory.get("usage", 0) - memory.get("stats", {}).get("cache", 0)
-    return round(percent, 2), max(used, 0)
+    with docker_session(server) as docker:
+        return docker.usage(name)

@@ -7,6 +7,10 @@ Callers use only these functions and errors:
 - ``run_command(server, argv, stdin=b"", timeout=60)``: run an argument list on the server (over the
   pinned SSH connection, or locally for the local engine). argv is quoted, never a shell string.
 - ``docker_version(server)``: ping + version, failures as RemoteError.
+- ``docker_session(server)``: a DockerSession (containers.py) for one operation, one connection reused
+  by every call: find/create/start/stop/remove containers, ``run_to_completion`` with its output
+  streamed, ``list_containers`` by label, ``usage``, ``ensure_network``. Takes a ContainerSpec and
+  returns ContainerInfo / RunResult, never a docker SDK object.
 - ``local_engine_answers(timeout=5)``: whether this machine's Docker socket answers a ping (bootstrap);
   ``LOCAL_DOCKER_URL`` is that socket.
 - ``fetch_host_key(host, port, timeout)`` / ``open_socket``: first-contact checks for the connection
@@ -23,6 +27,7 @@ from .connections import (
     local_engine_answers,
     run_command,
 )
+from .containers import ContainerInfo, ContainerSpec, DockerSession, RunResult, docker_session
 from .docker_transport import LOCAL_DOCKER_URL
 from .errors import AuthenticationError, HostKeyMismatch, HostKeyNotTrusted, RemoteError, Unreachable
 from .ssh import fetch_host_key, forget_server, open_socket
@@ -31,12 +36,17 @@ __all__ = [
     "LOCAL_DOCKER_URL",
     "AuthenticationError",
     "CommandResult",
+    "ContainerInfo",
+    "ContainerSpec",
+    "DockerSession",
     "HostKeyMismatch",
     "HostKeyNotTrusted",
     "RemoteError",
+    "RunResult",
     "Unreachable",
     "connect_timeout",
     "docker_client",
+    "docker_session",
     "docker_version",
     "fetch_host_key",
     "forget_server",

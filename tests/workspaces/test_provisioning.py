@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from infrastructure.remote import RemoteError
+from infrastructure.remote import RemoteError, docker_session
 from workspaces import provisioning
 
 
@@ -36,22 +36,12 @@ def test_the_workspace_network_is_a_bridge_without_inter_container_traffic(local
     name = f"berth-test-{uuid.uuid4().hex[:10]}"
     settings.BERTH_WORKSPACE_NETWORK = name
     try:
-        with provisioning._docker(local_server) as client:
-            provisioning.ensure_network(client)
-            provisioning.ensure_network(client)  # found, not created twice
+        with docker_session(local_server) as docker:
+            provisioning.ensure_network(docker)
+            provisioning.ensure_network(docker)  # found, not created twice
         (network,) = docker_engine.networks.list(names=[name])
         assert network.attrs["Driver"] == "bridge"
         assert network.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
     finally:
         for network in docker_engine.networks.list(names=[name]):
             network.remove()
-
-
-@pytest.mark.docker
-def test_git_progress_with_carriage_returns_becomes_one_status_line_per_update(docker_engine, workspace_image,
-                                                                               test_run_label):
-    container = docker_engine.containers.run(
-        workspace_image, ["sh", "-c", r"printf 'Receiving objects:  10%%\rReceiving objects: 100%%\nDone.\n' >&2"],
-        detach=True, network_mode="none", labels={"berth.test-run": test_run_label},
-    )
-    assert list(provisioning._stream_lines(container)) == ["Receiving objects:  10%", "Receiving objects: 100%", "Done."]
