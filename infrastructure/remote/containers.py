@@ -204,9 +204,19 @@ class DockerSession:
 
     def run_to_completion(self, spec: ContainerSpec, *, timeout: float, on_line: Callable[[str], None]) -> RunResult:
         """Run the container, pass each line of its output to `on_line`, kill it after `timeout` s
-        and remove it whatever happens. A leftover of the same name must be removed first."""
+        and remove it whatever happens. A leftover of the same name must be removed first.
+
+        Create then start, never the SDK's `containers.run`: that one pulls a missing image from a
+        registry, and Berth never makes a server reach out to one (images are loaded by operators)."""
         with docker_errors("run"), _image_errors(self.server, spec.image):
-            container = self._client.containers.run(spec.image, spec.command, detach=True, **spec.create_kwargs())
+            container = self._client.containers.create(spec.image, spec.command, **spec.create_kwargs())
+        with docker_errors("run"):
+            try:
+                container.start()
+            except BaseException:
+                with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                    container.remove(force=True)
+                raise
         killed = threading.Event()
         timer = threading.Timer(timeout, _kill_quietly, args=(container, killed))
         timer.start()

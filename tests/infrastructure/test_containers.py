@@ -2,6 +2,7 @@
 line by line, the run timeout, a run's container removed, Docker's refusals as permanent or transient
 RemoteErrors, listing by label with exit codes."""
 
+import docker.api.image
 import pytest
 
 from infrastructure.remote import ContainerSpec, RemoteError, docker_session
@@ -43,9 +44,25 @@ def test_a_run_past_its_timeout_is_killed(local_server, spec):
     assert result.timed_out and result.exit_code != 0
 
 
-def test_a_missing_image_is_a_permanent_error_naming_image_and_server(local_server, spec):
-    with docker_session(local_server) as docker, pytest.raises(RemoteError) as missing:
-        docker.create(spec(["true"], image="berth/not-loaded:1"))
+@pytest.fixture
+def no_registry_pulls(monkeypatch):
+    """Fails the test if anything asks the engine to pull: a server must never reach a registry."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"an image pull was attempted: {args} {kwargs}")
+
+    monkeypatch.setattr(docker.api.image.ImageApiMixin, "pull", refuse)
+
+
+@pytest.mark.parametrize("step", ["create", "run_to_completion"])
+def test_a_missing_image_is_a_permanent_error_naming_image_and_server_and_nothing_is_pulled(
+    local_server, spec, no_registry_pulls, step
+):
+    with docker_session(local_server) as session, pytest.raises(RemoteError) as missing:
+        if step == "create":
+            session.create(spec(["true"], image="berth/not-loaded:1"))
+        else:
+            session.run_to_completion(spec(["true"], image="berth/not-loaded:1"), timeout=30, on_line=print)
     assert missing.value.permanent
     assert "the image berth/not-loaded:1 is not on server local" in str(missing.value)
 
