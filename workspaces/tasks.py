@@ -58,9 +58,12 @@ def place(self, workspace_id: str) -> None:
     A redelivered or retried run finds the workspace already in `provisioning` and carries on;
     a run that lost the placement race to another worker leaves the bring-up to that worker."""
     workspace = _load(workspace_id, S.PENDING)
-    if workspace is not None and services.decide_placement(workspace) is None:
+    if workspace is None:
+        _run_bring_up(self, workspace_id, S.PROVISIONING)
         return
-    _run_bring_up(self, workspace_id, S.PROVISIONING)
+    placement = services.decide_placement(workspace)
+    if placement is not None:  # the instance is now `provisioning`, the placement holds its server
+        _bring_up_loaded(self, workspace, placement, S.PROVISIONING)
 
 
 def _bring_up(workspace: Workspace, placement: Placement) -> str:
@@ -81,10 +84,13 @@ def _bring_up(workspace: Workspace, placement: Placement) -> str:
 
 def _run_bring_up(task, workspace_id: str, expected: str) -> None:
     workspace = _load(workspace_id, expected)
-    if workspace is None:
-        return
+    if workspace is not None:
+        _bring_up_loaded(task, workspace, _placement(workspace), expected)
+
+
+def _bring_up_loaded(task, workspace: Workspace, placement: Placement, expected: str) -> None:
     try:
-        container_id = _bring_up(workspace, _placement(workspace))
+        container_id = _bring_up(workspace, placement)
     except RemoteError as exc:
         _retry_or_fail(task, workspace, exc)
         return
