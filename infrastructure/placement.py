@@ -166,13 +166,20 @@ def _keep_on_same_server(placement: Placement, request: Request) -> bool:
     return True
 
 
+def record_leftovers(placement: Placement, *, note: str, container: bool = True, folder: bool = True) -> None:
+    """What a placement left on a server Berth could not clean (offline, gone, or given up on),
+    listed for an operator."""
+    OrphanContainer.objects.create(
+        server_id=placement.server_id, workspace_id=placement.workspace_id,
+        container_name=f"berth-{placement.workspace_id}" if container else "",
+        container_id=placement.container_id if container else "",
+        data_path=placement.data_path if folder else "", note=note[:300],
+    )
+
+
 def _abandon(placement: Placement) -> None:
     """The old server cannot take the workspace back: list what is left there for an operator."""
-    OrphanContainer.objects.create(
-        server_id=placement.server_id, container_name=f"berth-{placement.workspace_id}",
-        container_id=placement.container_id, data_path=placement.data_path, workspace_id=placement.workspace_id,
-        note="left behind when the workspace was placed on another server",
-    )
+    record_leftovers(placement, note="left behind when the workspace was placed on another server")
     placement.delete()
 
 

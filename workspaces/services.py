@@ -13,7 +13,7 @@ from django.utils import timezone
 
 import audit.services as audit
 from infrastructure import placement as placement_service
-from infrastructure.models import OrphanContainer, Placement
+from infrastructure.models import Placement
 from tenants.choices import MANAGING_ROLES, Role
 from tenants.models import Membership, Organization
 
@@ -268,16 +268,6 @@ def retry_workspace(workspace: Workspace, *, actor) -> Workspace:
     _require_status(workspace, S.FAILED, "can be retried")
     return _perform(workspace, actor=actor, new=S.PENDING, message="Queued for placement", action="workspace.retry",
                     task=tasks.place)
-
-
-def record_leftovers(placement: Placement, *, note: str, container: bool = True, folder: bool = True) -> None:
-    """A server could not be cleaned (offline, gone): list what stays there for an operator."""
-    OrphanContainer.objects.create(
-        server_id=placement.server_id, workspace_id=placement.workspace_id,
-        container_name=f"berth-{placement.workspace_id}" if container else "",
-        container_id=placement.container_id if container else "",
-        data_path=placement.data_path if folder else "", note=note[:300],
-    )
 
 
 def finish_delete(workspace: Workspace, *, keep_data: bool) -> bool:

@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from infrastructure import placement as placement_service
 from infrastructure.choices import ServerStatus
 from infrastructure.models import Placement
 from infrastructure.remote import RemoteError
@@ -137,8 +138,9 @@ def delete(self, workspace_id: str) -> None:
     if placement is not None:
         server = placement.server
         if server.status not in {ServerStatus.ACTIVE, ServerStatus.DRAINING}:
-            services.record_leftovers(placement, note=f"server was {server.status} when the workspace was deleted",
-                                      folder=not keep_data)
+            placement_service.record_leftovers(
+                placement, note=f"server was {server.status} when the workspace was deleted", folder=not keep_data
+            )
         else:
             try:
                 provisioning.remove_containers(
@@ -150,7 +152,7 @@ def delete(self, workspace_id: str) -> None:
                 if not exc.permanent and self.request.retries < self.max_retries:
                     _retry_later(self, exc)
                     return
-                services.record_leftovers(placement, note=f"cleanup failed: {exc}", folder=not keep_data)
+                placement_service.record_leftovers(placement, note=f"cleanup failed: {exc}", folder=not keep_data)
     services.finish_delete(workspace, keep_data=keep_data)
 
 
