@@ -2,11 +2,14 @@
 
 Two layers:
 - pure scoring (`Candidate`, `Request`, `choose`): no database, unit-tested on plain values;
-- `reserve` / `release`: the only code that changes `Server.reserved_*`. `reserve` locks the
-  candidate server rows (SELECT ... FOR UPDATE, ordered by primary key so two placements never wait
-  on each other in opposite orders) and decides on the values it read under the lock, so concurrent
-  placements can never overcommit a server. A round-robin policy row is locked first (always policy,
-  then servers: one global lock order).
+- `reserve` / `release`: the only code that changes `Server.reserved_*`. `reserve` decides on an
+  unlocked read and then takes the room with one conditional UPDATE ("add this reservation where
+  the server is still active and still has room"). PostgreSQL re-checks that condition on the
+  latest committed row after any concurrent reservation of the same server, so placements can never
+  overcommit it, and the server row stays locked only from that UPDATE to the commit instead of for
+  the whole decision: concurrent placements queue for a moment, not for each other's reads. A
+  reservation that loses the race for a server's last room decides again without that server. A
+  round-robin policy row is locked for the whole decision, so its cursor hands out each turn once.
 """
 
 import posixpath
@@ -145,23 +148,39 @@ def data_path_for(server: Server, workspace) -> str:
     return posixpath.join(server.storage_root, workspace.organization.slug, str(workspace.pk))
 
 
-def _add_reservation(server_pk: int, cpu: Decimal, memory_mb: int, sign: int) -> None:
-    Server.objects.filter(pk=server_pk).update(
-        reserved_workspaces=F("reserved_workspaces") + sign,
-        reserved_cpu=F("reserved_cpu") + sign * cpu,
-        reserved_memory_mb=F("reserved_memory_mb") + sign * memory_mb,
+def _with_room(servers, request: Request):
+    """Active servers that can still take `request` (the same test as `has_room`, in SQL)."""
+    return servers.filter(
+        status=ServerStatus.ACTIVE,
+        reserved_workspaces__lt=F("max_workspaces"),
+        reserved_cpu__lte=F("cpu_cores") - request.cpu,
+        reserved_memory_mb__lte=F("memory_mb") - request.memory_mb,
     )
+
+
+def _reservation_change(cpu: Decimal, memory_mb: int, sign: int) -> dict:
+    return {
+        "reserved_workspaces": F("reserved_workspaces") + sign,
+        "reserved_cpu": F("reserved_cpu") + sign * cpu,
+        "reserved_memory_mb": F("reserved_memory_mb") + sign * memory_mb,
+    }
+
+
+def _take_room(server_pk: int, request: Request) -> bool:
+    """Add the reservation if the server, as committed right now, is active and has room."""
+    taken = _with_room(Server.objects.filter(pk=server_pk), request).update(
+        **_reservation_change(request.cpu, request.memory_mb, +1)
+    )
+    return taken == 1
 
 
 def _keep_on_same_server(placement: Placement, request: Request) -> bool:
     """A re-placed workspace goes back to the server holding its data when that server can take it."""
-    server = Server.objects.select_for_update().filter(pk=placement.server_id, status=ServerStatus.ACTIVE).first()
-    if server is None or not has_room(Candidate.of(server), request):
+    if not _take_room(placement.server_id, request):
         return False
-    _add_reservation(server.pk, request.cpu, request.memory_mb, +1)
     placement.reserved_cpu, placement.reserved_memory_mb = request.cpu, request.memory_mb
     placement.released = False
-    placement.reason = f"kept on {server.name}, which holds its data"
+    placement.reason = f"kept on {placement.server.name}, which holds its data"
     placement.save(update_fields=["reserved_cpu", "reserved_memory_mb", "released", "reason"])
     return True
 
@@ -186,11 +205,12 @@ def _abandon(placement: Placement) -> None:
 def reserve(workspace) -> tuple[Placement | None, str]:
     """Reserve room for `workspace` and record the Placement, or return (None, why it waits).
 
-    Callers owe: an open transaction (the locks must be held until the Placement is committed) and
-    a workspace they own exclusively (its status moved to `placing` by compare-and-set)."""
+    Callers owe: an open transaction (a rollback gives the room back; the server row stays locked
+    until it ends, so commit soon) and a workspace they own exclusively (its status moved to
+    `placing` by compare-and-set)."""
     assert transaction.get_connection().in_atomic_block, "reserve() must run inside a transaction"
     request = Request(cpu=Decimal(workspace.cpu), memory_mb=workspace.memory_mb, region=workspace.region)
-    previous = Placement.objects.filter(workspace=workspace).first()
+    previous = Placement.objects.select_related("server").filter(workspace=workspace).first()
     if previous is not None:
         if previous.released is False or _keep_on_same_server(previous, request):
             return previous, previous.reason
@@ -198,31 +218,26 @@ def reserve(workspace) -> tuple[Placement | None, str]:
     policy = effective_policy(workspace.organization)
     if policy is not None and policy.strategy == PlacementStrategy.ROUND_ROBIN:
         policy = PlacementPolicy.objects.select_for_update().get(pk=policy.pk)
-    servers = list(
-        Server.objects.select_for_update()
-        .filter(
-            status=ServerStatus.ACTIVE,
-            reserved_workspaces__lt=F("max_workspaces"),
-            reserved_cpu__lte=F("cpu_cores") - request.cpu,
-            reserved_memory_mb__lte=F("memory_mb") - request.memory_mb,
+    full: set[int] = set()  # servers whose last room went to a concurrent placement
+    while True:
+        servers = list(_with_room(Server.objects.exclude(pk__in=full), request).order_by("pk"))
+        decision = choose(
+            [Candidate.of(server) for server in servers],
+            request,
+            strategy=policy.strategy if policy else PlacementStrategy.LEAST_LOADED,
+            preferred_regions=policy.preferred_regions if policy else (),
+            label_selector=policy.label_selector if policy else {},
+            cursor=policy.round_robin_cursor if policy else 0,
+            policy_name=f"policy {policy.name}" if policy else "built-in least loaded",
         )
-        .order_by("pk")
-    )
-    decision = choose(
-        [Candidate.of(server) for server in servers],
-        request,
-        strategy=policy.strategy if policy else PlacementStrategy.LEAST_LOADED,
-        preferred_regions=policy.preferred_regions if policy else (),
-        label_selector=policy.label_selector if policy else {},
-        cursor=policy.round_robin_cursor if policy else 0,
-        policy_name=f"policy {policy.name}" if policy else "built-in least loaded",
-    )
-    if decision.candidate is None:
-        return None, decision.reason
+        if decision.candidate is None:
+            return None, decision.reason
+        server = next(s for s in servers if s.pk == decision.candidate.pk)
+        if _take_room(server.pk, request):
+            break
+        full.add(server.pk)
     if decision.advances_cursor:
         PlacementPolicy.objects.filter(pk=policy.pk).update(round_robin_cursor=F("round_robin_cursor") + 1)
-    server = next(s for s in servers if s.pk == decision.candidate.pk)
-    _add_reservation(server.pk, request.cpu, request.memory_mb, +1)
     placement = Placement.objects.create(
         workspace=workspace, server=server, data_path=data_path_for(server, workspace), reason=decision.reason,
         reserved_cpu=request.cpu, reserved_memory_mb=request.memory_mb,
@@ -235,6 +250,8 @@ def release(placement: Placement) -> bool:
     """Give the placement's reservation back to its server, exactly once (False if already done)."""
     if Placement.objects.filter(pk=placement.pk, released=False).update(released=True) != 1:
         return False
-    _add_reservation(placement.server_id, placement.reserved_cpu, placement.reserved_memory_mb, -1)
+    Server.objects.filter(pk=placement.server_id).update(
+        **_reservation_change(placement.reserved_cpu, placement.reserved_memory_mb, -1)
+    )
     placement.released = True
     return True
