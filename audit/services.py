@@ -32,7 +32,7 @@ def record(
     identifying data but must not rely on reading it back."""
     context = current.get()
     actor = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # a failed append fails the caller's whole transaction
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"last_hash": GENESIS_HASH})
         event = AuditEvent(
             created_at=timezone.now(),

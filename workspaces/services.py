@@ -137,11 +137,11 @@ def create_workspace(
         organization=organization, owner=owner, name=name, repo_url=repo_url, branch=branch, image=chosen_image,
         region=region, status_message="Queued for placement", **resources,
     )
-    try:
-        with transaction.atomic():
-            workspace.save()
+    try:  # no savepoint needed: this transaction is durable, and a clash ends it
+        workspace.save()
     except IntegrityError as exc:
         raise ValidationError({"name": [f"You already have a workspace named {name}."]}) from exc
+    Workspace.placement.related.set_cached_value(workspace, None)  # known to have none yet: no query to ask
     audit.record(actor=actor, action="workspace.create", target=workspace,
                  change={"name": name, "repo_url": repo_url, "branch": branch, "image": chosen_image.reference})
     workspace_cache.workspace_changed(workspace)

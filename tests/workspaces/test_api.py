@@ -5,6 +5,8 @@ Permission model: another organization's workspace is a 404 everywhere. Inside t
 member sees only their own workspaces (bob gets 404 on alice's), owners/admins see and manage all,
 auditors see all and get 403 on every action."""
 
+import threading
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -107,6 +109,31 @@ def test_a_duplicate_name_and_the_per_person_limit_are_refused(api_client_for, a
     acme.save()
     response = client.post(URL, {"name": "other"}, format="json")
     assert response.status_code == 400 and "limit of 1 workspaces" in str(response.json()["errors"]["name"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_name_taken_between_the_check_and_the_insert_is_a_400_and_leaves_nothing(
+    api_client_for, alice, acme, default_image
+):
+    """Two creates racing for one name: the loser passes the name check, then meets the unique
+    constraint. A second connection commits the same name just before the loser's INSERT runs."""
+    client = api_client_for(alice)
+
+    def rival_commits_first(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "workspaces_workspace"'):
+            rival = threading.Thread(target=lambda: (make_workspace(alice, acme, default_image, name="demo"),
+                                                    connection.close()))
+            rival.start()
+            rival.join()
+        return execute(sql, params, many, context)
+
+    events_before = AuditEvent.objects.count()
+    with connection.execute_wrapper(rival_commits_first):
+        response = client.post(URL, {"name": "demo"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["name"] == ["You already have a workspace named demo."]
+    assert Workspace.objects.filter(name="demo").count() == 1  # the rival's
+    assert AuditEvent.objects.count() == events_before  # nothing recorded for the refused create
 
 
 def test_an_inactive_image_is_refused(api_client_for, alice, default_image):
