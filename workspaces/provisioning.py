@@ -171,7 +171,6 @@ def bring_up(server, workspace, data_path: str, *, clone_scheme: str = "", progr
     with docker_session(server) as docker:
         container = docker.find(workspace.container_name)
         if container is None:
-            progress(f"Creating the workspace folder on {server.name}")
             ensure_folder(server, data_path)
             if clone_scheme:
                 progress("Cloning the repository")
