@@ -7,7 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.db.models.functions import Least, Now
 from django.utils import timezone
@@ -152,6 +152,8 @@ def sample_resource_usage() -> int:
         except RemoteError as exc:
             logger.warning("usage of %s: %s", placement.workspace_id, exc)
             return placement, None
+        finally:
+            connection.close()  # this thread's credential lookups borrowed one from the pool
 
     with ThreadPoolExecutor(max_workers=SAMPLING_THREADS) as pool:
         results = list(pool.map(sample, placements))

@@ -77,6 +77,8 @@ def test_twenty_concurrent_docker_users_share_few_ssh_connections(ssh_server, ss
             remote.run_command(ssh_server, ["true"])
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(repr(exc))
+        finally:
+            connection.close()  # the credential lookup borrowed one from the pool
 
     threads = [threading.Thread(target=work) for _ in range(20)]
     started = time.monotonic()

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from infrastructure.choices import ServerStatus
@@ -203,3 +204,21 @@ def test_a_server_that_stops_answering_is_retried_then_the_workspace_fails_with_
         for container in docker_engine.containers.list(all=True, filters={"label": "berth.managed=1"}):
             if container.labels.get("berth.data", "").startswith(ssh_server.storage_root + "/"):
                 container.remove(force=True)
+
+
+@pytest.mark.ssh
+@pytest.mark.django_db(transaction=True)
+def test_usage_sampling_over_ssh_hands_back_every_database_connection_its_threads_borrowed(
+    alice, acme, default_image, ssh_server, workspace_image, django_capture_on_commit_callbacks,
+):
+    """Sampling calls Docker from helper threads, and on an SSH server each looks up the server's
+    credential. A connection such a thread takes from the pool and keeps would never serve anyone
+    again: after enough samples every request would wait for a connection and fail."""
+    with django_capture_on_commit_callbacks(execute=True):
+        for name in ("one", "two"):
+            services.create_workspace(organization=acme, owner=alice, name=name, memory_mb=256, actor=alice)
+    pool = connection.pool
+    in_use = lambda: pool.get_stats()["pool_size"] - pool.get_stats()["pool_available"]  # noqa: E731
+    before = in_use()
+    assert tasks.sample_resource_usage() == 2
+    assert in_use() == before
