@@ -22,7 +22,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from infrastructure.remote import ContainerInfo, ContainerSpec, DockerSession, RemoteError, docker_session, run_command
+from infrastructure.remote import (
+    ContainerInfo,
+    ContainerSpec,
+    DockerSession,
+    RemoteError,
+    docker_session,
+    make_folder,
+    run_command,
+)
 
 CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"]
 KEEP_RUNNING = ["sleep", "infinity"]
@@ -57,9 +65,8 @@ def _owned_path(server, data_path: str) -> str:
 
 
 def ensure_folder(server, data_path: str) -> None:
-    """`mkdir -p` plus `chown uid:uid` of the last component, in one command (`install -d`)."""
-    uid = settings.BERTH_WORKSPACE_UID
-    _check(server, ["install", "-d", "-o", str(uid), "-g", str(uid), "--", _owned_path(server, data_path)])
+    """`mkdir -p`, the workspace folder itself owned by the workspace user."""
+    make_folder(server, _owned_path(server, data_path), owner_uid=settings.BERTH_WORKSPACE_UID)
 
 
 def empty_folder(server, data_path: str) -> None:

@@ -6,6 +6,7 @@ Callers use only these functions and errors:
   Close it when done; the SSH connection underneath is shared per process and stays open.
 - ``run_command(server, argv, stdin=b"", timeout=60)``: run an argument list on the server (over the
   pinned SSH connection, or locally for the local engine). argv is quoted, never a shell string.
+- ``make_folder(server, path, owner_uid=...)``: ``install -d`` semantics (in-process for the local engine).
 - ``docker_version(server)``: ping + version, failures as RemoteError.
 - ``docker_session(server)``: a DockerSession (containers.py) for one operation, one connection reused
   by every call: find/create/start/stop/remove containers, ``run_to_completion`` with its output
@@ -25,6 +26,7 @@ from .connections import (
     docker_client,
     docker_version,
     local_engine_answers,
+    make_folder,
     run_command,
 )
 from .containers import ContainerInfo, ContainerSpec, DockerSession, RunResult, docker_session
@@ -51,6 +53,7 @@ __all__ = [
     "fetch_host_key",
     "forget_server",
     "local_engine_answers",
+    "make_folder",
     "open_socket",
     "run_command",
 ]

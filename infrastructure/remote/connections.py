@@ -1,5 +1,6 @@
 """Server rows -> verified connections. The only place that decrypts a credential for use."""
 
+import os
 import subprocess
 from urllib.parse import urlsplit
 
@@ -118,6 +119,25 @@ def local_engine_answers(*, timeout: float = 5.0) -> bool:
 def _short(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) < 300 else text[:297] + "..."
+
+
+def make_folder(server, path: str, *, owner_uid: int) -> None:
+    """`install -d -o UID -g UID -- PATH`: create the folder and its parents, the folder itself owned
+    by `owner_uid` and mode 0755 (also when it already exists). For the local engine in-process,
+    since starting a program costs more than the work; over the pinned SSH connection otherwise."""
+    if server.docker_endpoint == DockerEndpoint.LOCAL:
+        try:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            os.chown(path, owner_uid, owner_uid)
+            os.chmod(path, 0o755)
+        except OSError as exc:
+            raise RemoteError(f"creating {path} on {server.name}: {exc.strerror}") from exc
+        return
+    argv = ["install", "-d", "-o", str(owner_uid), "-g", str(owner_uid), "--", path]
+    result = run_command(server, argv, timeout=60)
+    if result.exit_code != 0:
+        detail = result.stderr.decode(errors="replace").strip()[:300]
+        raise RemoteError(f"creating {path} on {server.name}: {detail}")
 
 
 def run_command(server, argv: list[str], *, stdin: bytes = b"", timeout: float = 60) -> CommandResult:

@@ -1,10 +1,13 @@
 """The remote boundary against a real sshd and dockerd: commands, Docker over the verified SSH
 connection, connection sharing and rebuilding, timeouts, and nothing read from ~/.ssh."""
 
+import os
 import socket
+import stat
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -23,6 +26,24 @@ def test_run_command_returns_exit_code_stdout_and_stderr(ssh_server):
     assert result.exit_code == 3
     assert result.stdout == b"a b; rm -rf /\n", "arguments are quoted, never interpreted by a shell"
     assert result.stderr == b"oops\n"
+
+
+@pytest.mark.parametrize("server", ["local_server", "ssh_server"])
+def test_make_folder_creates_parents_and_hands_the_folder_to_its_owner_also_when_it_exists(request, db, server):
+    """The local engine does in-process what `install -d` does over SSH: the same result either way."""
+    server = request.getfixturevalue(server)
+    folder = Path(server.storage_root, "acme", "one")
+    remote.make_folder(server, str(folder), owner_uid=1000)
+    assert (folder.stat().st_uid, folder.stat().st_gid, stat.S_IMODE(folder.stat().st_mode)) == (1000, 1000, 0o755)
+
+    os.chown(folder, 0, 0)
+    folder.chmod(0o700)
+    remote.make_folder(server, str(folder), owner_uid=1000)
+    assert (folder.stat().st_uid, stat.S_IMODE(folder.stat().st_mode)) == (1000, 0o755)
+
+    (folder / "file").write_text("x")
+    with pytest.raises(remote.RemoteError, match=f"creating {folder}/file on {server.name}"):
+        remote.make_folder(server, str(folder / "file"), owner_uid=1000)
 
 
 def test_large_stdin_and_stdout_flow_without_stalling(ssh_server):

@@ -58,7 +58,7 @@ def test_an_empty_workspace_becomes_a_hardened_running_container(
     assert container.attrs["Config"]["User"] == "1000:1000"
     exit_code, output = container.exec_run(["sh", "-c", "id -u; grep -E 'CapEff|NoNewPrivs' /proc/self/status"])
     assert output.decode().split() == ["1000", "CapEff:", "0000000000000000", "NoNewPrivs:", "1"]
-    assert os.stat(placement.data_path).st_uid == 1000
+    assert (os.stat(placement.data_path).st_uid, os.stat(placement.data_path).st_mode & 0o777) == (1000, 0o755)
 
 
 def test_it_clones_the_repository_owned_by_the_workspace_user(
