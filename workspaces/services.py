@@ -204,14 +204,15 @@ def _release(workspace: Workspace) -> None:
 
 
 def finish(workspace: Workspace, expected: str, new: str, *, message: str = "", container_id: str = "") -> bool:
-    """A task's work is done: move expected -> new (False when someone moved it meanwhile)."""
+    """A task's work is done: move expected -> new (False when someone moved it meanwhile). The
+    container id goes first and on its own: a crash before the move leaves the status for the
+    re-run to finish, so the two writes need no transaction."""
     if workspace.status != expected:
         return False
+    if container_id:
+        Placement.objects.filter(workspace=workspace).exclude(container_id=container_id).update(container_id=container_id)
     try:
-        with transaction.atomic():
-            transition(workspace, new, message=message)
-            if container_id:
-                Placement.objects.filter(workspace=workspace).update(container_id=container_id)
+        transition(workspace, new, message=message)
     except (TransitionConflict, IllegalTransition):
         return False
     return True
