@@ -2,14 +2,15 @@
 
 Two layers:
 - pure scoring (`Candidate`, `Request`, `choose`): no database, unit-tested on plain values;
-- `reserve` / `release`: the only code that changes `Server.reserved_*`. `reserve` decides on an
-  unlocked read and then takes the room with one conditional UPDATE ("add this reservation where
-  the server is still active and still has room"). PostgreSQL re-checks that condition on the
-  latest committed row after any concurrent reservation of the same server, so placements can never
-  overcommit it, and the server row stays locked only from that UPDATE to the commit instead of for
-  the whole decision: concurrent placements queue for a moment, not for each other's reads. A
-  reservation that loses the race for a server's last room decides again without that server. A
-  round-robin policy row is locked for the whole decision, so its cursor hands out each turn once.
+- `reserve` / `take_room` / `release`: the only code that changes `Server.reserved_*`. `reserve`
+  decides on an unlocked read and records the Placement; `take_room` then adds the reservation with
+  one conditional UPDATE ("where the server is still active and still has room"), which PostgreSQL
+  re-checks on the latest committed row after any concurrent reservation of the same server, so
+  placements can never overcommit it. `take_room` is the caller's last statement before its commit,
+  so a server row is locked only from there to the commit: twenty placements on one server queue
+  for twenty commits, not for twenty decisions. A placement that loses a server's last room is
+  rolled back and decided again on fresh numbers. A round-robin policy row is locked for the whole
+  decision, so its cursor hands out each turn once.
 """
 
 import posixpath
@@ -202,47 +203,63 @@ def _abandon(placement: Placement) -> None:
     placement.delete()
 
 
-def reserve(workspace) -> tuple[Placement | None, str]:
-    """Reserve room for `workspace` and record the Placement, or return (None, why it waits).
+@dataclass(frozen=True)
+class Reservation:
+    """A recorded Placement. `holds_room` is False for a new one: its room is added to the server's
+    counters by `take_room`, which the caller runs last in its transaction."""
 
-    Callers owe: an open transaction (a rollback gives the room back; the server row stays locked
-    until it ends, so commit soon) and a workspace they own exclusively (its status moved to
-    `placing` by compare-and-set)."""
+    placement: Placement
+    reason: str
+    holds_room: bool
+
+
+def reserve(workspace) -> tuple[Reservation | None, str]:
+    """Choose a server for `workspace` and record the Placement, or return (None, why it waits).
+
+    Callers owe: an open transaction, a workspace they own exclusively (its status moved to
+    `placing` by compare-and-set), and for a reservation without `holds_room`, a `take_room` call
+    as their last statement before the commit (rolling back when it fails). A placement kept from
+    before takes its room here: retries are rare, and its server is given, not chosen."""
     assert transaction.get_connection().in_atomic_block, "reserve() must run inside a transaction"
     request = Request(cpu=Decimal(workspace.cpu), memory_mb=workspace.memory_mb, region=workspace.region)
     previous = Placement.objects.select_related("server").filter(workspace=workspace).first()
     if previous is not None:
         if previous.released is False or _keep_on_same_server(previous, request):
-            return previous, previous.reason
+            return Reservation(previous, previous.reason, holds_room=True), previous.reason
         _abandon(previous)
     policy = effective_policy(workspace.organization)
     if policy is not None and policy.strategy == PlacementStrategy.ROUND_ROBIN:
         policy = PlacementPolicy.objects.select_for_update().get(pk=policy.pk)
-    full: set[int] = set()  # servers whose last room went to a concurrent placement
-    while True:
-        servers = list(_with_room(Server.objects.exclude(pk__in=full), request).order_by("pk"))
-        decision = choose(
-            [Candidate.of(server) for server in servers],
-            request,
-            strategy=policy.strategy if policy else PlacementStrategy.LEAST_LOADED,
-            preferred_regions=policy.preferred_regions if policy else (),
-            label_selector=policy.label_selector if policy else {},
-            cursor=policy.round_robin_cursor if policy else 0,
-            policy_name=f"policy {policy.name}" if policy else "built-in least loaded",
-        )
-        if decision.candidate is None:
-            return None, decision.reason
-        server = next(s for s in servers if s.pk == decision.candidate.pk)
-        if _take_room(server.pk, request):
-            break
-        full.add(server.pk)
+    servers = list(_with_room(Server.objects.all(), request).order_by("pk"))
+    decision = choose(
+        [Candidate.of(server) for server in servers],
+        request,
+        strategy=policy.strategy if policy else PlacementStrategy.LEAST_LOADED,
+        preferred_regions=policy.preferred_regions if policy else (),
+        label_selector=policy.label_selector if policy else {},
+        cursor=policy.round_robin_cursor if policy else 0,
+        policy_name=f"policy {policy.name}" if policy else "built-in least loaded",
+    )
+    if decision.candidate is None:
+        return None, decision.reason
     if decision.advances_cursor:
         PlacementPolicy.objects.filter(pk=policy.pk).update(round_robin_cursor=F("round_robin_cursor") + 1)
+    server = next(s for s in servers if s.pk == decision.candidate.pk)
     placement = Placement.objects.create(
         workspace=workspace, server=server, data_path=data_path_for(server, workspace), reason=decision.reason,
         reserved_cpu=request.cpu, reserved_memory_mb=request.memory_mb,
     )
-    return placement, decision.reason
+    return Reservation(placement, decision.reason, holds_room=False), decision.reason
+
+
+def take_room(reservation: Reservation) -> bool:
+    """Add a new placement's reservation to its server if the server, as committed right now, is
+    still active with room. False: a concurrent placement took the last of it, so the caller rolls
+    back and decides again on fresh numbers."""
+    if reservation.holds_room:
+        return True
+    placement = reservation.placement
+    return _take_room(placement.server_id, Request(cpu=placement.reserved_cpu, memory_mb=placement.reserved_memory_mb))
 
 
 @transaction.atomic

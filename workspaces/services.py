@@ -24,6 +24,8 @@ from .models import IllegalTransition, TransitionConflict, Workspace, WorkspaceI
 from .state import transition
 
 WAITING_FOR_CAPACITY = "Waiting for capacity"
+# Rounds one placement may lose to concurrent ones (each loss means a server filled up meanwhile).
+PLACEMENT_ATTEMPTS = 10
 
 
 class WorkspaceConflict(Exception):
@@ -159,19 +161,19 @@ def place_workspace(workspace: Workspace) -> Placement | None:
 
 def decide_placement(workspace: Workspace) -> Placement | None:
     """The concurrency-critical half of placement: pending -> placing -> provisioning with the
-    reservation, all in one transaction.
+    reservation, all in one transaction whose last statement takes the room on the server.
 
-    A second worker placing the same workspace loses the compare-and-set; a workspace that finds no
-    room rolls back to `pending` with a "waiting for capacity" message, its status_changed_at
+    A second worker placing the same workspace loses the compare-and-set; a placement that loses a
+    server's last room to a concurrent one is rolled back and decided again; a workspace that finds
+    no room rolls back to `pending` with a "waiting for capacity" message, its status_changed_at
     untouched so that the placement timeout counts from when it started waiting."""
     try:
-        with transaction.atomic():
-            transition(workspace, S.PLACING, message="Choosing a server")
-            chosen, reason = placement_service.reserve(workspace)
-            if chosen is None:
-                raise _NoRoom(reason)
-            transition(workspace, S.PROVISIONING, message=f"Placed on {chosen.server.name}")
-            return chosen
+        for _attempt in range(PLACEMENT_ATTEMPTS):
+            try:
+                return _place_once(workspace)
+            except _RoomTaken:
+                workspace.refresh_from_db(fields=["status", "status_message", "status_changed_at"])
+        raise _NoRoom("the servers chosen filled up while it was being placed")
     except _NoRoom as waiting:
         message = f"{WAITING_FOR_CAPACITY}: {waiting}"[:500]
         Workspace.objects.filter(pk=workspace.pk, status=S.PENDING).update(status_message=message)
@@ -179,6 +181,23 @@ def decide_placement(workspace: Workspace) -> Placement | None:
         return None
     except (TransitionConflict, IllegalTransition):
         return None
+
+
+@transaction.atomic
+def _place_once(workspace: Workspace) -> Placement:
+    transition(workspace, S.PLACING, message="Choosing a server")
+    reservation, reason = placement_service.reserve(workspace)
+    if reservation is None:
+        raise _NoRoom(reason)
+    placement = reservation.placement
+    transition(workspace, S.PROVISIONING, message=f"Placed on {placement.server.name}")
+    if not placement_service.take_room(reservation):
+        raise _RoomTaken
+    return placement
+
+
+class _RoomTaken(Exception):
+    pass
 
 
 class _NoRoom(Exception):

@@ -154,6 +154,33 @@ def test_a_retried_workspace_goes_back_to_the_server_holding_its_data(alice, acm
     assert home.reserved_workspaces == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_placement_that_loses_the_last_room_to_another_is_decided_again_elsewhere(alice, acme, default_image):
+    """The decision is made on unlocked numbers; just before this placement takes its room, a
+    second connection commits a reservation that fills the chosen server."""
+    emptier = make_server("emptier", max_workspaces=1)
+    make_server("fuller", max_workspaces=4, reserved_workspaces=2)
+    (workspace,) = make_workspaces(alice, acme, default_image, 1)
+    rivals = []
+
+    def rival_fills_it_first(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "infrastructure_server" SET "reserved_workspaces"') and not rivals:
+            rivals.append(threading.Thread(target=lambda: (
+                Server.objects.filter(pk=emptier.pk).update(reserved_workspaces=1), connection.close())))
+            rivals[0].start()
+            rivals[0].join()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(rival_fills_it_first):
+        chosen = services.decide_placement(workspace)
+    assert rivals, "the placement never tried to take its room"
+    assert chosen.server.name == "fuller"
+    assert Placement.objects.get().server.name == "fuller"  # the first decision's row was rolled back
+    assert Server.objects.get(name="fuller").reserved_workspaces == 3
+    assert Server.objects.get(name="emptier").reserved_workspaces == 1  # the rival's, nothing more
+    assert Workspace.objects.get(pk=workspace.pk).status == S.PROVISIONING
+
+
 PLACING_THREADS = 16
 
 
