@@ -164,19 +164,24 @@ def clone_repository(docker: DockerSession, workspace, data_path: str, *, scheme
 
 
 def create_container(docker: DockerSession, workspace, data_path: str) -> ContainerInfo:
+    """The workspace container, created; one a crashed earlier run created is returned instead."""
     ensure_network(docker)
     return docker.create(_spec(workspace, data_path, ROLE_WORKSPACE, name=workspace.container_name,
-                               command=KEEP_RUNNING, hostname=workspace.name, environment={"HOME": "/workspace"}))
+                               command=KEEP_RUNNING, hostname=workspace.name, environment={"HOME": "/workspace"}),
+                         existing_ok=True)
 
 
-def bring_up(server, workspace, data_path: str, *, clone_scheme: str = "", progress: Callable[[str], None]) -> str:
+def bring_up(server, workspace, data_path: str, *, new: bool, clone_scheme: str = "",
+             progress: Callable[[str], None]) -> str:
     """The running workspace container; returns its id.
 
     When the container does not exist yet: the folder, then (if `clone_scheme`) the clone, then the
     container. A container that exists means those steps finished, so a re-run after a crash only
-    starts it; a crash before that redoes the folder (idempotent) and the clone (from empty)."""
+    starts it; a crash before that redoes the folder (idempotent) and the clone (from empty). A
+    `new` workspace without a clone skips the lookup: a container a crashed run left is found when
+    its name is taken (under load every call to the engine waits)."""
     with docker_session(server) as docker:
-        container = docker.find(workspace.container_name)
+        container = None if new and not clone_scheme else docker.find(workspace.container_name)
         if container is None:
             ensure_folder(server, data_path)
             if clone_scheme:

@@ -78,8 +78,8 @@ def _bring_up(workspace: Workspace, placement: Placement) -> str:
         except ValidationError as exc:
             raise RemoteError(f"repository refused: {' '.join(exc.messages)}", permanent=True) from exc
     return provisioning.bring_up(
-        placement.server, workspace, placement.data_path, clone_scheme=scheme,
-        progress=lambda line: report_progress(workspace, line),
+        placement.server, workspace, placement.data_path, new=workspace.status == S.PROVISIONING,
+        clone_scheme=scheme, progress=lambda line: report_progress(workspace, line),
     )
 
 

@@ -69,13 +69,15 @@ def test_a_missing_image_is_a_permanent_error_naming_image_and_server_and_nothin
 
 def test_a_name_conflict_is_transient_and_a_missing_container_permanent(local_server, spec):
     with docker_session(local_server) as docker:
-        docker.create(spec(["true"]))
+        first = docker.create(spec(["true"]))
         with pytest.raises(RemoteError) as conflict:
             docker.create(spec(["true"]))  # 409: the name is taken
         with pytest.raises(RemoteError) as missing:
             docker.start("berth-test-no-such-container")  # 404
+        again = docker.create(spec(["true"]), existing_ok=True)  # what a crashed run left is taken as it is
     assert not conflict.value.permanent
     assert missing.value.permanent
+    assert (again.id, again.name, again.running) == (first.id, first.name, False)
 
 
 def test_containers_are_found_by_name_and_listed_by_label_with_their_exit_code(local_server, spec, test_run_label,
