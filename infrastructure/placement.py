@@ -3,14 +3,16 @@
 Two layers:
 - pure scoring (`Candidate`, `Request`, `choose`): no database, unit-tested on plain values;
 - `reserve` / `take_room` / `release`: the only code that changes `Server.reserved_*`. `reserve`
-  decides on an unlocked read and records the Placement; `take_room` then adds the reservation with
-  one conditional UPDATE ("where the server is still active and still has room"), which PostgreSQL
-  re-checks on the latest committed row after any concurrent reservation of the same server, so
-  placements can never overcommit it. `take_room` is the caller's last statement before its commit,
-  so a server row is locked only from there to the commit: twenty placements on one server queue
-  for twenty commits, not for twenty decisions. A placement that loses a server's last room is
-  rolled back and decided again on fresh numbers. A round-robin policy row is locked for the whole
-  decision, so its cursor hands out each turn once.
+  decides and records the Placement; `take_room` then adds the reservation with one conditional
+  UPDATE ("where the server is still active and still has room"), which PostgreSQL re-checks on the
+  latest committed row after any concurrent reservation of the same server, so placements can never
+  overcommit it. When there is a choice between servers, the candidates are locked (primary-key
+  order) while deciding, so least loaded sees every reservation committed before it and a burst
+  spreads out. With a single candidate nothing is locked until `take_room`, the caller's last
+  statement before its commit: twenty placements on one server queue for twenty commits, not for
+  twenty decisions. A placement that loses a server's last room is rolled back and decided again on
+  fresh numbers. A round-robin policy row is locked for the whole decision (policy first, then
+  servers: one lock order), so its cursor hands out each turn once.
 """
 
 import posixpath
@@ -231,6 +233,14 @@ def reserve(workspace) -> tuple[Reservation | None, str]:
     if policy is not None and policy.strategy == PlacementStrategy.ROUND_ROBIN:
         policy = PlacementPolicy.objects.select_for_update().get(pk=policy.pk)
     servers = list(_with_room(Server.objects.all(), request).order_by("pk"))
+    if len(servers) > 1:
+        # A choice between servers must see every reservation committed before it, or a burst of
+        # concurrent placements would all pick the same "least loaded" one: lock the candidates
+        # (in primary-key order) and read them again. With one candidate there is nothing to
+        # choose, and take_room's condition alone keeps the server from being overcommitted.
+        servers = list(
+            _with_room(Server.objects.select_for_update().filter(pk__in=[s.pk for s in servers]), request).order_by("pk")
+        )
     decision = choose(
         [Candidate.of(server) for server in servers],
         request,

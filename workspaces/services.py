@@ -172,7 +172,7 @@ def decide_placement(workspace: Workspace) -> Placement | None:
             try:
                 return _place_once(workspace)
             except _RoomTaken:
-                workspace.refresh_from_db(fields=["status", "status_message", "status_changed_at"])
+                workspace.refresh_from_db()  # also forgets the rolled-back Placement it had cached
         raise _NoRoom("the servers chosen filled up while it was being placed")
     except _NoRoom as waiting:
         message = f"{WAITING_FOR_CAPACITY}: {waiting}"[:500]
@@ -228,8 +228,10 @@ def finish(workspace: Workspace, expected: str, new: str, *, message: str = "", 
     re-run to finish, so the two writes need no transaction."""
     if workspace.status != expected:
         return False
-    if container_id:
-        Placement.objects.filter(workspace=workspace).exclude(container_id=container_id).update(container_id=container_id)
+    if container_id:  # only while the workspace is still in the step this task finished
+        Placement.objects.filter(workspace=workspace, workspace__status=expected).exclude(
+            container_id=container_id
+        ).update(container_id=container_id)
     try:
         transition(workspace, new, message=message)
     except (TransitionConflict, IllegalTransition):

@@ -155,30 +155,65 @@ def test_a_retried_workspace_goes_back_to_the_server_holding_its_data(alice, acm
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_placement_that_loses_the_last_room_to_another_is_decided_again_elsewhere(alice, acme, default_image):
-    """The decision is made on unlocked numbers; just before this placement takes its room, a
-    second connection commits a reservation that fills the chosen server."""
+def test_a_placement_that_loses_the_last_room_is_decided_again_on_fresh_numbers(alice, acme, default_image):
+    """With one candidate nothing is locked while deciding. Just before this placement takes its
+    room, a second connection commits a reservation that fills that server and a release that
+    frees room on the other: the workspace lands there instead, and the first decision leaves
+    nothing behind."""
     emptier = make_server("emptier", max_workspaces=1)
-    make_server("fuller", max_workspaces=4, reserved_workspaces=2)
+    fuller = make_server("fuller", max_workspaces=4, reserved_workspaces=4)
     (workspace,) = make_workspaces(alice, acme, default_image, 1)
     rivals = []
 
-    def rival_fills_it_first(execute, sql, params, many, context):
+    def room_moves(execute, sql, params, many, context):
         if sql.startswith('UPDATE "infrastructure_server" SET "reserved_workspaces"') and not rivals:
             rivals.append(threading.Thread(target=lambda: (
-                Server.objects.filter(pk=emptier.pk).update(reserved_workspaces=1), connection.close())))
+                Server.objects.filter(pk=emptier.pk).update(reserved_workspaces=1),
+                Server.objects.filter(pk=fuller.pk).update(reserved_workspaces=3),
+                connection.close())))
             rivals[0].start()
-            rivals[0].join()
+            rivals[0].join(timeout=30)
+            assert not rivals[0].is_alive(), "the rival was blocked: the candidate was locked"
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(rival_fills_it_first):
+    with connection.execute_wrapper(room_moves):
         chosen = services.decide_placement(workspace)
     assert rivals, "the placement never tried to take its room"
     assert chosen.server.name == "fuller"
     assert Placement.objects.get().server.name == "fuller"  # the first decision's row was rolled back
-    assert Server.objects.get(name="fuller").reserved_workspaces == 3
+    assert Server.objects.get(name="fuller").reserved_workspaces == 4
     assert Server.objects.get(name="emptier").reserved_workspaces == 1  # the rival's, nothing more
     assert Workspace.objects.get(pk=workspace.pk).status == S.PROVISIONING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_placement_made_while_another_is_in_flight_sees_it_and_goes_elsewhere(alice, acme, default_image):
+    """Least loaded must count the reservations committed before its decision, or a burst would
+    pile onto one server. The second placement starts while the first is about to take its room
+    on server a; it must wait for that and choose b, not decide on the old numbers."""
+    make_server("a")
+    make_server("b")
+    first, second = make_workspaces(alice, acme, default_image, 2)
+    chosen = {}
+
+    def place_second():
+        try:
+            chosen["second"] = services.decide_placement(second).server.name
+        finally:
+            connection.close()
+
+    rival = threading.Thread(target=place_second)
+
+    def second_arrives(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "infrastructure_server" SET "reserved_workspaces"') and not rival.is_alive():
+            rival.start()
+            rival.join(timeout=1)  # it waits for the candidates' locks; without them it would finish now
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(second_arrives):
+        chosen["first"] = services.decide_placement(first).server.name
+    rival.join(timeout=30)
+    assert chosen == {"first": "a", "second": "b"}
 
 
 PLACING_THREADS = 16
