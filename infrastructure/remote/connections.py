@@ -1,5 +1,6 @@
 """Server rows -> verified connections. The only place that decrypts a credential for use."""
 
+import contextlib
 import os
 import subprocess
 from urllib.parse import urlsplit
@@ -127,9 +128,17 @@ def make_folder(server, path: str, *, owner_uid: int) -> None:
     since starting a program costs more than the work; over the pinned SSH connection otherwise."""
     if server.docker_endpoint == DockerEndpoint.LOCAL:
         try:
-            os.makedirs(path, mode=0o755, exist_ok=True)
-            os.chown(path, owner_uid, owner_uid)
-            os.chmod(path, 0o755)
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path, 0o755)
+            # Owner and mode through a handle opened without following a symlink, as install(1) does:
+            # a symlink planted at `path` is refused, never handed to the workspace user.
+            folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                os.fchown(folder, owner_uid, owner_uid)
+                os.fchmod(folder, 0o755)
+            finally:
+                os.close(folder)
         except OSError as exc:
             raise RemoteError(f"creating {path} on {server.name}: {exc.strerror}") from exc
         return

@@ -46,6 +46,21 @@ def test_make_folder_creates_parents_and_hands_the_folder_to_its_owner_also_when
         remote.make_folder(server, str(folder / "file"), owner_uid=1000)
 
 
+
+def test_make_folder_on_the_local_engine_refuses_a_symlink_in_place_of_the_folder(local_server):
+    """install(1) would follow it (and hand the target to the workspace user); the in-process
+    version opens the folder without following links. Only root can plant one under the
+    root-owned organization folder: this is hardening, not a hole over SSH."""
+    elsewhere = Path(local_server.storage_root, "elsewhere")
+    elsewhere.mkdir(mode=0o700)
+    Path(local_server.storage_root, "acme").mkdir()
+    planted = Path(local_server.storage_root, "acme", "planted")
+    planted.symlink_to(elsewhere)
+    with pytest.raises(remote.RemoteError, match=f"creating {planted} on local"):
+        remote.make_folder(local_server, str(planted), owner_uid=1000)
+    assert (elsewhere.stat().st_uid, stat.S_IMODE(elsewhere.stat().st_mode)) == (0, 0o700), "the link was followed"
+
+
 def test_large_stdin_and_stdout_flow_without_stalling(ssh_server):
     payload = bytes(range(256)) * 16384  # 4 MiB, more than one SSH window each way
 
