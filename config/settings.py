@@ -159,7 +159,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool per process instead of a PostgreSQL backend started for every request and task (about
     # 8 ms each). A request or task holds one connection while it runs and returns it when done
-    # (Celery closes connections around each task: with the pool that is a return, not a reconnect).
+    # (Celery's thread pool closes connections around each task: with the pool that is a return,
+    # not a reconnect; its prefork pool closes the whole pool instead, so workers run threads).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool hands out no connection that died idle
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env.int("DATABASE_POOL_SIZE", default=32),
