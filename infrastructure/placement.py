@@ -211,7 +211,6 @@ class Reservation:
     counters by `take_room`, which the caller runs last in its transaction."""
 
     placement: Placement
-    reason: str
     holds_room: bool
 
 
@@ -227,7 +226,7 @@ def reserve(workspace) -> tuple[Reservation | None, str]:
     previous = Placement.objects.select_related("server").filter(workspace=workspace).first()
     if previous is not None:
         if previous.released is False or _keep_on_same_server(previous, request):
-            return Reservation(previous, previous.reason, holds_room=True), previous.reason
+            return Reservation(previous, holds_room=True), previous.reason
         _abandon(previous)
     policy = effective_policy(workspace.organization)
     if policy is not None and policy.strategy == PlacementStrategy.ROUND_ROBIN:
@@ -259,7 +258,7 @@ def reserve(workspace) -> tuple[Reservation | None, str]:
         workspace=workspace, server=server, data_path=data_path_for(server, workspace), reason=decision.reason,
         reserved_cpu=request.cpu, reserved_memory_mb=request.memory_mb,
     )
-    return Reservation(placement, decision.reason, holds_room=False), decision.reason
+    return Reservation(placement, holds_room=False), decision.reason
 
 
 def take_room(reservation: Reservation) -> bool:

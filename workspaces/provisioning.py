@@ -1,6 +1,6 @@
 """What happens on a server for a workspace: its data folder, the clone, the hardened container.
 
-Everything goes through `infrastructure.remote` (`run_command` with argument lists, `docker_session`
+Everything goes through `infrastructure.remote` (`run_checked` and `make_folder` with argument lists, `docker_session`
 for containers: this module decides what they are, the remote primitives make them), and every step
 finds what a crashed earlier run left (folder by path, containers by name) instead of making a
 second one. Docker and network failures surface as `RemoteError`: `permanent` when a
@@ -29,7 +29,7 @@ from infrastructure.remote import (
     RemoteError,
     docker_session,
     make_folder,
-    run_command,
+    run_checked,
 )
 
 CAP_ADD = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"]
@@ -49,13 +49,6 @@ class ContainerState:
     exit_code: int | None
 
 
-def _check(server, argv: list[str], *, timeout: float = 60) -> None:
-    result = run_command(server, argv, timeout=timeout)
-    if result.exit_code != 0:
-        detail = result.stderr.decode(errors="replace").strip()[:300]
-        raise RemoteError(f"{argv[0]} failed on {server.name}: {detail}", permanent=False)
-
-
 def _owned_path(server, data_path: str) -> str:
     """Refuse any path that is not <storage_root>/<org>/<uuid> on this server (we run rm -rf on it)."""
     relative = posixpath.relpath(data_path, server.storage_root)
@@ -71,11 +64,11 @@ def ensure_folder(server, data_path: str) -> None:
 
 def empty_folder(server, data_path: str) -> None:
     """Clear what a clone interrupted by a crash left (never follows symlinks the repo may contain)."""
-    _check(server, ["find", _owned_path(server, data_path), "-mindepth", "1", "-delete"], timeout=300)
+    run_checked(server, ["find", _owned_path(server, data_path), "-mindepth", "1", "-delete"], timeout=300)
 
 
 def remove_folder(server, data_path: str) -> None:
-    _check(server, ["rm", "-rf", "--", _owned_path(server, data_path)], timeout=300)
+    run_checked(server, ["rm", "-rf", "--", _owned_path(server, data_path)], timeout=300)
 
 
 def _labels(workspace, data_path: str, role: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ Callers use only these functions and errors:
   Close it when done; the SSH connection underneath is shared per process and stays open.
 - ``run_command(server, argv, stdin=b"", timeout=60)``: run an argument list on the server (over the
   pinned SSH connection, or locally for the local engine). argv is quoted, never a shell string.
+- ``run_checked(server, argv, timeout=60, what="")``: the same, a non-zero exit raised as RemoteError.
 - ``make_folder(server, path, owner_uid=...)``: ``install -d`` semantics (in-process for the local engine).
 - ``docker_version(server)``: ping + version, failures as RemoteError.
 - ``docker_session(server)``: a DockerSession (containers.py) for one operation, one connection reused
@@ -27,6 +28,7 @@ from .connections import (
     docker_version,
     local_engine_answers,
     make_folder,
+    run_checked,
     run_command,
 )
 from .containers import ContainerInfo, ContainerSpec, DockerSession, RunResult, docker_session
@@ -55,5 +57,6 @@ __all__ = [
     "local_engine_answers",
     "make_folder",
     "open_socket",
+    "run_checked",
     "run_command",
 ]

@@ -122,6 +122,15 @@ def _short(exc: Exception) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
+def run_checked(server, argv: list[str], *, timeout: float = 60, what: str = "") -> None:
+    """run_command for a step that must succeed: a non-zero exit is a (transient) RemoteError
+    quoting the start of stderr, "<what> on <server>: ..." (what defaults to "<program> failed")."""
+    result = run_command(server, argv, timeout=timeout)
+    if result.exit_code != 0:
+        detail = result.stderr.decode(errors="replace").strip()[:300]
+        raise RemoteError(f"{what or argv[0] + ' failed'} on {server.name}: {detail}")
+
+
 def make_folder(server, path: str, *, owner_uid: int) -> None:
     """`install -d -o UID -g UID -- PATH`: create the folder and its parents, the folder itself owned
     by `owner_uid` and mode 0755 (also when it already exists). For the local engine in-process,
@@ -142,11 +151,8 @@ def make_folder(server, path: str, *, owner_uid: int) -> None:
         except OSError as exc:
             raise RemoteError(f"creating {path} on {server.name}: {exc.strerror}") from exc
         return
-    argv = ["install", "-d", "-o", str(owner_uid), "-g", str(owner_uid), "--", path]
-    result = run_command(server, argv, timeout=60)
-    if result.exit_code != 0:
-        detail = result.stderr.decode(errors="replace").strip()[:300]
-        raise RemoteError(f"creating {path} on {server.name}: {detail}")
+    run_checked(server, ["install", "-d", "-o", str(owner_uid), "-g", str(owner_uid), "--", path],
+                what=f"creating {path}")
 
 
 def run_command(server, argv: list[str], *, stdin: bytes = b"", timeout: float = 60) -> CommandResult:
