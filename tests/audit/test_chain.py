@@ -1,11 +1,14 @@
 """The audit log is a hash chain: an edit or deletion made behind Berth's back is found and named."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 import audit.services as audit
-from audit.models import AuditEvent
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from audit.services import verify_chain
 
 
@@ -88,3 +91,59 @@ def call_command_from_shell(name: str) -> None:
     from django.core.management import ManagementUtility
 
     ManagementUtility(["manage.py", name]).execute()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_from_many_connections_form_one_unbroken_chain(alice, acme):
+    """12 threads, each in its own transactions on its own PostgreSQL connection, append 10 events each
+    at the same time. Each event must link to exactly one other: a second writer reading the same head
+    (no lock, or a lock taken too late) would fork the chain and verify_chain would name the fork."""
+    assert connection.vendor == "postgresql"
+    start = threading.Barrier(12)
+
+    def append_ten(number):
+        try:
+            start.wait(timeout=30)
+            for step in range(10):
+                with transaction.atomic():
+                    audit.record(actor=alice, action="test.concurrent", target=acme, message=f"{number}-{step}")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        list(pool.map(append_ten, range(12)))
+    report = verify_chain()
+    assert report.intact and report.checked == 120
+    assert AuditEvent.objects.values("previous_hash").distinct().count() == 120
+
+
+def test_the_in_database_append_hashes_what_compute_hash_hashes(alice, acme):
+    """PostgreSQL fills the previous hash into the text Python prepared and hashes it there; text with
+    quotes, backslashes, non-ASCII letters and the key's own name must come out as compute_hash says."""
+    tricky = 'she said "previous_hash":"x" \\ naïve — 東京 \U0001f680'
+    event = audit.record(actor=alice, action="test.tricky", target=acme, message=tricky, change={"k": tricky})
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.message == tricky and stored.hash == event.hash == stored.compute_hash()
+    assert verify_chain().intact
+
+
+def test_both_ways_of_appending_extend_the_same_chain(alice, acme):
+    """SQLite (the embedded default) appends with the locking read in Python; PostgreSQL in one
+    statement. Interleaved on one database they must build one chain that verifies."""
+    from audit.services import _append_under_lock
+
+    first = audit.record(actor=alice, action="test.sql", target=acme)
+    second = AuditEvent(created_at=first.created_at, actor_name="system", action="test.python", previous_hash="")
+    _append_under_lock(second)
+    third = audit.record(actor=alice, action="test.sql", target=acme)
+    assert second.previous_hash == first.hash and third.previous_hash == second.hash
+    report = verify_chain()
+    assert report.intact and report.checked == 3
+
+
+def test_the_first_append_makes_the_chain_head(alice, acme):
+    AuditChainHead.objects.all().delete()
+    event = audit.record(actor=alice, action="test.first", target=acme)
+    assert event.previous_hash == GENESIS_HASH
+    assert AuditChainHead.objects.get().last_hash == event.hash
+    assert verify_chain().intact
