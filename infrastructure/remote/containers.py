@@ -186,9 +186,10 @@ class DockerSession:
 
         The engine's answer (its id) is all there is to know about a new container, so unlike the
         SDK's `containers.create` this sends no inspect after it: under load every call waits."""
-        arguments = _create_container_args(
-            {"image": spec.image, "command": spec.command, "version": self._client.api._version, **spec.create_kwargs()}
-        )
+        arguments = _create_container_args({  # detached, as `docker run -d`: nothing attaches to its output
+            "image": spec.image, "command": spec.command, "version": self._client.api._version, "detach": True,
+            **spec.create_kwargs(),
+        })
         with docker_errors("create container"), _image_errors(self.server, spec.image):
             try:
                 created = self._client.api.create_container(**arguments)

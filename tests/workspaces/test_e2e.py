@@ -56,6 +56,7 @@ def test_an_empty_workspace_becomes_a_hardened_running_container(
     assert host["PidMode"] == "" and host["IpcMode"] != "host"
     assert host["Init"] is True
     assert container.attrs["Config"]["User"] == "1000:1000"
+    assert not container.attrs["Config"]["AttachStdout"] and not container.attrs["Config"]["AttachStderr"]  # as run -d
     exit_code, output = container.exec_run(["sh", "-c", "id -u; grep -E 'CapEff|NoNewPrivs' /proc/self/status"])
     assert output.decode().split() == ["1000", "CapEff:", "0000000000000000", "NoNewPrivs:", "1"]
     assert (os.stat(placement.data_path).st_uid, os.stat(placement.data_path).st_mode & 0o777) == (1000, 0o755)
