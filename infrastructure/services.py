@@ -149,7 +149,9 @@ def save_placement_policy(policy: PlacementPolicy, *, actor, changes: dict) -> P
     for name, value in changes.items():
         setattr(policy, name, value)
     policy.full_clean()
-    policy.save()
+    # Only what changed: the round-robin cursor moves with every placement, and this instance was
+    # read when the form or request began.
+    policy.save(update_fields=None if created else list(changes))
     audit.record(actor=actor, action="placement_policy.create" if created else "placement_policy.update",
                  target=policy, change={name: str(value) for name, value in changes.items()})
     return policy

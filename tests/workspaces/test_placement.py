@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from infrastructure import placement
+from infrastructure import services as infrastructure_services
 from infrastructure.choices import PlacementStrategy, ServerStatus
 from infrastructure.models import Placement, PlacementPolicy, Server
 from infrastructure.placement import Candidate, Request, choose
@@ -97,6 +98,14 @@ def test_round_robin_advances_the_policy_cursor(alice, acme, default_image):
     chosen = [services.decide_placement(ws).server.name for ws in make_workspaces(alice, acme, default_image, 4)]
     assert chosen == ["a", "b", "c", "a"]
     assert PlacementPolicy.objects.get(name="rr").round_robin_cursor == 4
+
+
+def test_saving_a_policy_keeps_the_round_robin_position_placements_moved_meanwhile(operator):
+    policy = PlacementPolicy.objects.create(name="rr", strategy=PlacementStrategy.ROUND_ROBIN)
+    PlacementPolicy.objects.filter(pk=policy.pk).update(round_robin_cursor=7)  # placed while the form was open
+    infrastructure_services.save_placement_policy(policy, actor=operator, changes={"preferred_regions": ["eu"]})
+    saved = PlacementPolicy.objects.get(pk=policy.pk)
+    assert (saved.round_robin_cursor, saved.preferred_regions) == (7, ["eu"])
 
 
 def test_only_active_servers_are_used(alice, acme, default_image):
