@@ -164,6 +164,21 @@ def create_container(docker: DockerSession, workspace, data_path: str) -> Contai
                          existing_ok=True)
 
 
+_CLAIM_LABELS = ("berth.managed", "berth.workspace", "berth.role", "berth.data")
+
+
+def _ours(server, workspace, data_path: str, container: ContainerInfo) -> None:
+    """A container found under the workspace's name is adopted only when it carries this workspace's
+    labels and folder: one that someone else made under that name is never started as the workspace."""
+    expected = _labels(workspace, data_path, ROLE_WORKSPACE)
+    if any(container.labels.get(key) != expected[key] for key in _CLAIM_LABELS):
+        raise RemoteError(
+            f"a container named {container.name} on {server.name} was not made by Berth for this workspace: "
+            f"remove it (docker rm -f {container.name}) and retry",
+            permanent=True,
+        )
+
+
 def bring_up(server, workspace, data_path: str, *, new: bool, clone_scheme: str = "",
              progress: Callable[[str], None]) -> str:
     """The running workspace container; returns its id.
@@ -172,7 +187,8 @@ def bring_up(server, workspace, data_path: str, *, new: bool, clone_scheme: str 
     container. A container that exists means those steps finished, so a re-run after a crash only
     starts it; a crash before that redoes the folder (idempotent) and the clone (from empty). A
     `new` workspace without a clone skips the lookup: a container a crashed run left is found when
-    its name is taken (under load every call to the engine waits)."""
+    its name is taken (under load every call to the engine waits). Either way a container found
+    under the name must carry this workspace's labels, or the step fails for the operator."""
     with docker_session(server) as docker:
         container = None if new and not clone_scheme else docker.find(workspace.container_name)
         if container is None:
@@ -181,6 +197,7 @@ def bring_up(server, workspace, data_path: str, *, new: bool, clone_scheme: str 
                 progress("Cloning the repository")
                 clone_repository(docker, workspace, data_path, scheme=clone_scheme, progress=progress)
             container = create_container(docker, workspace, data_path)
+        _ours(server, workspace, data_path, container)
         if not container.running:
             docker.start(container.id)
         return container.id

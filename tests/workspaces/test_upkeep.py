@@ -2,10 +2,12 @@
 and run again, the reconciler against containers changed behind Berth's back, orphans, the hang
 detector, idle stop, usage sampling, deleting on an offline server, a missing image."""
 
+import contextlib
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import docker
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -74,6 +76,62 @@ def test_a_provision_killed_midway_and_run_again_leaves_one_folder_and_one_conta
     assert [p.name for p in Path(local_server.storage_root, "acme").iterdir()] == [str(workspace.pk)]
     assert (Path(done.placement.data_path) / "README.md").exists()
     assert done.placement.container_id == server_containers()[0].id
+
+
+@pytest.fixture
+def squat(docker_engine, workspace_image):
+    """squat(name, labels) -> a container someone else created under a workspace's name (removed after)."""
+    made = []
+
+    def create(name, labels):
+        made.append(docker_engine.containers.create(workspace_image, ["sleep", "infinity"], name=name,
+                                                    network_mode="none", labels=labels))
+        return made[-1]
+
+    yield create
+    for container in made:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+
+
+@pytest.mark.parametrize("labels", [{}, "another workspace's"], ids=["unlabelled", "another-workspace"])
+def test_a_container_someone_else_made_under_a_new_workspace_s_name_is_never_adopted(
+    alice, acme, default_image, local_server, workspace_image, server_containers, squat, labels,
+    django_capture_on_commit_callbacks,
+):
+    workspace = Workspace.objects.create(organization=acme, owner=alice, name="demo", image=default_image, cpu=1,
+                                         memory_mb=256)
+    if labels:
+        other = uuid.uuid4()
+        labels = {"berth.managed": "1", "berth.role": "workspace", "berth.workspace": str(other),
+                  "berth.data": f"{local_server.storage_root}/acme/{other}"}
+    squatter = squat(f"berth-{workspace.pk}", labels)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.place_workspace(workspace)
+    failed = fresh(workspace.pk)
+    assert failed.status == S.FAILED
+    assert failed.failure_reason.startswith(f"a container named berth-{workspace.pk} on local was not made by Berth")
+    squatter.reload()
+    assert squatter.status == "created"  # never started as the workspace
+    assert [c.id for c in server_containers()] == ([squatter.id] if labels else [])
+
+
+def test_start_refuses_a_container_that_took_the_place_of_the_workspace_s_own(
+    make, alice, server_containers, squat, django_capture_on_commit_callbacks
+):
+    workspace = make()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stop_workspace(workspace, actor=alice)
+    server_containers()[0].remove(force=True)
+    squatter = squat(f"berth-{workspace.pk}", {"berth.managed": "1"})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.start_workspace(fresh(workspace.pk), actor=alice)
+    failed = fresh(workspace.pk)
+    assert (failed.status, failed.failure_reason.split(":")[0]) == (
+        S.FAILED, f"a container named berth-{workspace.pk} on local was not made by Berth for this workspace"
+    )
+    squatter.reload()
+    assert squatter.status == "created"
 
 
 def test_the_reconciler_fails_a_workspace_whose_container_was_removed(make, server_containers):
