@@ -5,7 +5,7 @@ Runs Berth for real: gunicorn (2 processes x 16 threads, HTTP on 127.0.0.1) and,
 worker with a thread pool (`--mode celery`, broker = REDIS_URL); `--mode thread` runs the tasks on the
 web process's in-process pool instead (the embedded default). Never eager.
 
-    .venv/bin/python bench/workspaces_bench.py [--mode celery|thread] [--json out.json]
+    .venv/bin/python bench/workspaces_bench.py [--mode celery|thread] [--split] [--json out.json]
 
 Env: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/berth_bench, created and migrated),
 REDIS_URL (default redis://127.0.0.1:6379/9). It uses the local Docker engine and the image
@@ -13,6 +13,7 @@ berth/workspace:bookworm, and removes every container and folder it created.
 """
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -314,18 +315,67 @@ def machine() -> str:
             f"Docker {engine['Version']}, Python {platform.python_version()}")
 
 
+ENGINE_PROCESSES = ("dockerd", "containerd", "containerd-shim")  # /proc/PID/comm: 15 characters at most
+SERVICE_PROCESSES = ("postgres", "redis-server")
+
+
+def _pids(names: tuple[str, ...]) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() in names:
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def _pin(names: tuple[str, ...], cpus: set[int]) -> None:
+    listing = ",".join(map(str, sorted(cpus)))
+    for pid in _pids(names):
+        subprocess.run(["taskset", "-a", "-p", "-c", listing, pid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
+
+
+@contextlib.contextmanager
+def split_cores(enabled: bool):
+    """--split: the engine (dockerd, containerd, the shims it starts) on the upper half of the CPUs,
+    this script, Berth, PostgreSQL and Redis on the lower half, as when the engine runs on its own
+    servers; every affinity is put back afterwards. Needs root."""
+    if not enabled:
+        yield
+        return
+    everything = os.sched_getaffinity(0)
+    cpus = sorted(everything)
+    control, engine_side = set(cpus[: len(cpus) // 2]), set(cpus[len(cpus) // 2:])
+    _pin(ENGINE_PROCESSES, engine_side)
+    _pin(SERVICE_PROCESSES, control)
+    os.sched_setaffinity(0, control)
+    try:
+        yield
+    finally:
+        _pin(ENGINE_PROCESSES + SERVICE_PROCESSES, everything)
+        os.sched_setaffinity(0, everything)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=["celery", "thread"], default="celery")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--split", action="store_true", help="engine and the rest on separate CPUs (see split_cores)")
     args = parser.parse_args()
+    with split_cores(args.split):
+        run(args)
+
+
+def run(args) -> None:
     call_command("migrate", verbosity=0)
     engine = docker.DockerClient(base_url="unix:///var/run/docker.sock", version="1.41", timeout=120, max_pool_size=64)
     engine.images.get(IMAGE)
     storage = tempfile.mkdtemp(prefix="berth-bench-")
     user, _ = reset_data(storage)
     berth = Berth(args.mode, storage)
-    report: dict = {"machine": machine(), "mode": args.mode}
+    report: dict = {"machine": machine(), "mode": args.mode, "split_cores": args.split}
     try:
         berth.token = issue_api_token(user, name="bench", expires_in=None)[1]
         berth.wait_ready()
