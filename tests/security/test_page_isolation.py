@@ -23,7 +23,7 @@ def test_someone_elses_workspace_is_not_found_on_any_page(client, request, place
     client.force_login(request.getfixturevalue(person))
     (folder_of(placed_workspace) / "secret.txt").write_text("alice's\n")
     ws = placed_workspace.pk
-    assert client.get(reverse("workspace-detail", args=[ws])).status_code == 404
+    assert client.get(reverse("workspace-page", args=[ws])).status_code == 404
     for action in ("stop", "restart", "delete"):
         assert client.post(reverse("workspace-action", args=[ws, action])).status_code == 404
     assert str(ws) not in client.get(reverse("workspace-rows")).json()["rows"]

@@ -29,7 +29,7 @@ def _assert_escaped(html: str) -> None:
 def test_user_and_remote_text_is_escaped_on_every_page(client, alice, hostile_workspace):
     client.force_login(alice)
     _assert_escaped(client.get(reverse("home")).content.decode())
-    _assert_escaped(client.get(reverse("workspace-detail", args=[hostile_workspace.pk])).content.decode())
+    _assert_escaped(client.get(reverse("workspace-page", args=[hostile_workspace.pk])).content.decode())
     rows = client.get(reverse("workspace-rows")).json()["rows"]
     _assert_escaped(rows[str(hostile_workspace.pk)])
 

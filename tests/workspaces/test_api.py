@@ -53,6 +53,8 @@ def test_create_answers_202_pending_and_is_audited(api_client_for, alice, defaul
         S.PENDING, "acme", "alice", "1.00", 256)
     assert body["status_message"] == "Queued for placement"
     assert_audited("workspace.create", actor=alice, target_id=body["id"])
+    assert body["url"] == f"http://testserver{URL}{body['id']}/"  # the API resource, not the page
+    assert api_client_for(alice).get(body["url"]).json()["id"] == body["id"]
 
 
 BAD_INPUTS = [

@@ -131,7 +131,7 @@ def test_a_refused_action_is_a_message_not_an_error_page(alice_browser, placed_w
 def test_actions_on_another_orgs_workspace_are_404(client, charlie, placed_workspace):
     client.force_login(charlie)
     assert client.post(reverse("workspace-action", args=[placed_workspace.pk, "stop"])).status_code == 404
-    assert client.get(reverse("workspace-detail", args=[placed_workspace.pk])).status_code == 404
+    assert client.get(reverse("workspace-page", args=[placed_workspace.pk])).status_code == 404
     placed_workspace.refresh_from_db()
     assert placed_workspace.status == WorkspaceStatus.RUNNING
 
@@ -170,7 +170,7 @@ def test_rows_endpoint_gives_fresh_rows_for_live_updates(alice_browser, placed_w
 
 
 def test_workspace_page_has_tree_editor_and_patch_box(alice_browser, placed_workspace):
-    page = alice_browser.get(reverse("workspace-detail", args=[placed_workspace.pk])).content.decode()
+    page = alice_browser.get(reverse("workspace-page", args=[placed_workspace.pk])).content.decode()
     assert 'id="tree"' in page and 'id="editor"' in page and 'id="patch-text"' in page
     assert f'data-api="/api/v1/workspaces/{placed_workspace.pk}/"' in page
     assert 'data-may-edit="1"' in page
@@ -179,13 +179,13 @@ def test_workspace_page_has_tree_editor_and_patch_box(alice_browser, placed_work
 def test_workspace_page_without_a_folder_says_why(alice_browser, alice, acme, default_image):
     pending = Workspace.objects.create(organization=acme, owner=alice, name="waiting", image=default_image, cpu=1,
                                        memory_mb=256)
-    page = alice_browser.get(reverse("workspace-detail", args=[pending.pk])).content.decode()
+    page = alice_browser.get(reverse("workspace-page", args=[pending.pk])).content.decode()
     assert "no folder yet" in page and 'id="editor"' not in page
 
 
 def test_an_auditor_gets_a_read_only_workspace_page(client, auditor, placed_workspace):
     client.force_login(auditor)
-    page = client.get(reverse("workspace-detail", args=[placed_workspace.pk])).content.decode()
+    page = client.get(reverse("workspace-page", args=[placed_workspace.pk])).content.decode()
     assert 'data-may-edit="0"' in page and 'id="save"' not in page
 
 
@@ -200,7 +200,7 @@ def test_with_redis_down_the_pages_still_work(alice_browser, alice, acme, local_
     workspace = make_placed_workspace(owner=alice, organization=acme, server=local_server, image=default_image)
     assert alice_browser.get("/").status_code == 200
     assert alice_browser.get(reverse("workspace-rows")).status_code == 200
-    assert alice_browser.get(reverse("workspace-detail", args=[workspace.pk])).status_code == 200
+    assert alice_browser.get(reverse("workspace-page", args=[workspace.pk])).status_code == 200
     response = alice_browser.post(reverse("workspace-create"), {
         "name": "during-outage", "source": "empty", "image": default_image.pk, "size": "default",
     })
