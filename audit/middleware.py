@@ -6,7 +6,7 @@ from .context import RequestContext, current
 class RequestContextMiddleware:
     """Gives every request an id (echoed as X-Request-ID) and records its address for audit events.
 
-    REMOTE_ADDR is used as is; behind a proxy, the proxy must set it (gunicorn --forwarded-allow-ips)."""
+    The address is REMOTE_ADDR, which config.proxies sets to the client's behind trusted proxies."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -117,6 +117,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -274,6 +275,9 @@ SPECTACULAR_SETTINGS = {
 # Production hardening (DEBUG=False). Behind a TLS-terminating proxy set BERTH_BEHIND_TLS_PROXY=true
 # so Django trusts X-Forwarded-Proto; BERTH_SSL_REDIRECT=false leaves the redirect to that proxy.
 BERTH_BEHIND_TLS_PROXY = env.bool("BERTH_BEHIND_TLS_PROXY", default=False)
+# Proxies in front of Berth that append to X-Forwarded-For: the client's address is read from there
+# (config/proxies.py). 0: Berth faces its clients and the header, which anyone can send, is ignored.
+BERTH_TRUSTED_PROXIES = env.int("BERTH_TRUSTED_PROXIES", default=0)
 if BERTH_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:
