@@ -6,29 +6,55 @@ import ipaddress
 from django.conf import settings
 
 
-def forwarded_client(header: str, hops: int) -> str | None:
-    """The address the outermost of `hops` trusted proxies received the request from: each appends
-    the address it saw to X-Forwarded-For, so it is the `hops`-th entry from the right. Entries left
-    of it are whatever the client sent. None when there are fewer entries (the request did not come
-    through every proxy) or that one is not an IP address."""
-    entries = [entry.strip() for entry in header.split(",")] if header else []
-    if hops < 1 or len(entries) < hops:
-        return None
+def canonical_address(text: str) -> str | None:
+    """`text` as PostgreSQL's inet prints it back, or None when it is no address Berth records. Audit
+    events hash the address they store, so the two must agree: an IPv4-mapped IPv6 address is its
+    IPv4 address; a scoped one (fe80::1%eth0) and the deprecated IPv4-compatible form (::1.2.3.4),
+    which Python and PostgreSQL print differently, are not recorded."""
     try:
-        return str(ipaddress.ip_address(entries[-hops]))
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        if address.scope_id or (address.packed[:12] == bytes(12) and address.packed[12:14] != bytes(2)):
+            return None
+    return str(address)
+
+
+def _is_proxy(address: str | None, proxies) -> bool:
+    return address is not None and any(ipaddress.ip_address(address) in network for network in proxies)
+
+
+def forwarded_client(remote_addr: str, header: str, proxies) -> str | None:
+    """The client's address when the request came from a trusted proxy: walking X-Forwarded-For from
+    the right (each proxy appends the address it received from), the first entry that is no trusted
+    proxy. None when REMOTE_ADDR is no trusted proxy (the header is then the client's own claim), an
+    entry is malformed (nothing left of it can be trusted), or every entry is a proxy."""
+    if not _is_proxy(canonical_address(remote_addr), proxies):
+        return None
+    for entry in reversed(header.split(",")) if header else ():
+        address = canonical_address(entry)
+        if address is None:
+            return None
+        if not _is_proxy(address, proxies):
+            return address
+    return None
 
 
 class TrustedProxyMiddleware:
-    """With BERTH_TRUSTED_PROXIES = N, REMOTE_ADDR becomes the client's address as the N proxies in
-    front of Berth recorded it; with 0 (Berth faces its clients) X-Forwarded-For is ignored."""
+    """REMOTE_ADDR becomes the client's address as the trusted proxies (BERTH_TRUSTED_PROXIES)
+    recorded it; without trusted proxies X-Forwarded-For is ignored."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        client = forwarded_client(request.META.get("HTTP_X_FORWARDED_FOR", ""), settings.BERTH_TRUSTED_PROXIES)
-        if client is not None:
-            request.META["REMOTE_ADDR"] = client
+        proxies = settings.BERTH_TRUSTED_PROXIES
+        if proxies:
+            client = forwarded_client(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""),
+                                      proxies)
+            if client is not None:
+                request.META["REMOTE_ADDR"] = client
         return self.get_response(request)

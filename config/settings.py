@@ -8,6 +8,7 @@ Two modes share this file:
 
 import base64
 import binascii
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -45,6 +46,13 @@ class StrictEnv(environ.Env):
             return super().float(var, default=default)
         except ValueError:
             raise ImproperlyConfigured(f"{var} must be a number, not {self.ENVIRON[var]!r}.") from None
+
+    def networks(self, var) -> tuple:
+        """Comma-separated IP networks or addresses (10.0.0.0/8, fd00::/8, 192.0.2.10); empty by default."""
+        try:
+            return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.list(var, default=[]))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{var}: {exc}.") from None
 
 
 env = StrictEnv()
@@ -275,9 +283,9 @@ SPECTACULAR_SETTINGS = {
 # Production hardening (DEBUG=False). Behind a TLS-terminating proxy set BERTH_BEHIND_TLS_PROXY=true
 # so Django trusts X-Forwarded-Proto; BERTH_SSL_REDIRECT=false leaves the redirect to that proxy.
 BERTH_BEHIND_TLS_PROXY = env.bool("BERTH_BEHIND_TLS_PROXY", default=False)
-# Proxies in front of Berth that append to X-Forwarded-For: the client's address is read from there
-# (config/proxies.py). 0: Berth faces its clients and the header, which anyone can send, is ignored.
-BERTH_TRUSTED_PROXIES = env.int("BERTH_TRUSTED_PROXIES", default=0)
+# The networks of the proxies in front of Berth that append to X-Forwarded-For: the client's address
+# is read from there (config/proxies.py). Empty: Berth faces its clients and ignores the header.
+BERTH_TRUSTED_PROXIES = env.networks("BERTH_TRUSTED_PROXIES")
 if BERTH_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 if not DEBUG:
