@@ -27,6 +27,14 @@ def _is_proxy(address: str | None, proxies) -> bool:
     return address is not None and any(ipaddress.ip_address(address) in network for network in proxies)
 
 
+def _host(entry: str) -> str:
+    """Some proxies write the port too: 198.51.100.7:51234, [2001:db8::7]:51234."""
+    entry = entry.strip()
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    return entry.partition(":")[0] if entry.count(":") == 1 else entry
+
+
 def forwarded_client(remote_addr: str, header: str, proxies) -> str | None:
     """The client's address when the request came from a trusted proxy: walking X-Forwarded-For from
     the right (each proxy appends the address it received from), the first entry that is no trusted
@@ -35,7 +43,7 @@ def forwarded_client(remote_addr: str, header: str, proxies) -> str | None:
     if not _is_proxy(canonical_address(remote_addr), proxies):
         return None
     for entry in reversed(header.split(",")) if header else ():
-        address = canonical_address(entry)
+        address = canonical_address(_host(entry))
         if address is None:
             return None
         if not _is_proxy(address, proxies):

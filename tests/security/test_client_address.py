@@ -54,6 +54,8 @@ def test_addresses_are_recorded_as_the_database_prints_them(text, address):
     ("198.51.100.9", "203.0.113.5", None),  # not from a proxy: reached Berth directly
     (BALANCER, "not-an-address, 198.51.100.7", "198.51.100.7"),
     (BALANCER, "198.51.100.7, not-an-address", None),
+    (BALANCER, "198.51.100.7:51234", "198.51.100.7"),  # proxies that write the port too
+    (BALANCER, "[2001:db8::7]:51234", "2001:db8::7"),
     (BALANCER, "10.0.0.9", None),  # only proxies
     (BALANCER, "", None),
 ])
