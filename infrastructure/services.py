@@ -144,16 +144,20 @@ def update_server(server: Server, *, actor, changes: dict) -> Server:
 
 @transaction.atomic
 def save_placement_policy(policy: PlacementPolicy, *, actor, changes: dict) -> PlacementPolicy:
-    """Create or change a placement policy (a new one when `policy.pk` is None)."""
+    """Create or change a placement policy (a new one when `policy.pk` is None); a change that
+    changes nothing writes nothing and is not audited."""
     created = policy.pk is None
-    for name, value in changes.items():
+    changed = {name: value for name, value in changes.items() if created or getattr(policy, name) != value}
+    if not changed and not created:
+        return policy
+    for name, value in changed.items():
         setattr(policy, name, value)
     policy.full_clean()
     # Only what changed: the round-robin cursor moves with every placement, and this instance was
     # read when the form or request began.
-    policy.save(update_fields=None if created else list(changes))
+    policy.save(update_fields=None if created else list(changed))
     audit.record(actor=actor, action="placement_policy.create" if created else "placement_policy.update",
-                 target=policy, change={name: str(value) for name, value in changes.items()})
+                 target=policy, change={name: str(value) for name, value in changed.items()})
     return policy
 
 

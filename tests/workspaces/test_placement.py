@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from infrastructure import placement
 from infrastructure import services as infrastructure_services
 from infrastructure.choices import PlacementStrategy, ServerStatus
@@ -106,6 +107,14 @@ def test_saving_a_policy_keeps_the_round_robin_position_placements_moved_meanwhi
     infrastructure_services.save_placement_policy(policy, actor=operator, changes={"preferred_regions": ["eu"]})
     saved = PlacementPolicy.objects.get(pk=policy.pk)
     assert (saved.round_robin_cursor, saved.preferred_regions) == (7, ["eu"])
+
+
+def test_saving_a_policy_unchanged_writes_and_audits_nothing(operator):
+    policy = PlacementPolicy.objects.create(name="rr", strategy=PlacementStrategy.ROUND_ROBIN)
+    infrastructure_services.save_placement_policy(policy, actor=operator, changes={"strategy": "round_robin"})
+    assert not AuditEvent.objects.filter(action="placement_policy.update").exists()
+    infrastructure_services.save_placement_policy(policy, actor=operator, changes={"strategy": "least_loaded"})
+    assert AuditEvent.objects.get(action="placement_policy.update").target_id == str(policy.pk)
 
 
 def test_only_active_servers_are_used(alice, acme, default_image):
