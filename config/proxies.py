@@ -6,25 +6,27 @@ import ipaddress
 from django.conf import settings
 
 
-def canonical_address(text: str) -> str | None:
-    """`text` as PostgreSQL's inet prints it back, or None when it is no address Berth records. Audit
-    events hash the address they store, so the two must agree: an IPv4-mapped IPv6 address is its
-    IPv4 address; a scoped one (fe80::1%eth0) and the deprecated IPv4-compatible form (::1.2.3.4),
-    which Python and PostgreSQL print differently, are not recorded."""
+def _recorded(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in `text` as Berth records it, or None when it records none (see canonical_address)."""
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
     if address.version == 6:
         if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
+            return address.ipv4_mapped
         if address.scope_id or (address.packed[:12] == bytes(12) and address.packed[12:14] != bytes(2)):
             return None
-    return str(address)
+    return address
 
 
-def _is_proxy(address: str | None, proxies) -> bool:
-    return address is not None and any(ipaddress.ip_address(address) in network for network in proxies)
+def canonical_address(text: str) -> str | None:
+    """`text` as PostgreSQL's inet prints it back, or None when it is no address Berth records. Audit
+    events hash the address they store, so the two must agree: an IPv4-mapped IPv6 address is its
+    IPv4 address; a scoped one (fe80::1%eth0) and the deprecated IPv4-compatible form (::1.2.3.4),
+    which Python and PostgreSQL print differently, are not recorded."""
+    address = _recorded(text)
+    return None if address is None else str(address)
 
 
 def _host(entry: str) -> str:
@@ -40,14 +42,18 @@ def forwarded_client(remote_addr: str, header: str, proxies) -> str | None:
     the right (each proxy appends the address it received from), the first entry that is no trusted
     proxy. None when REMOTE_ADDR is no trusted proxy (the header is then the client's own claim), an
     entry is malformed (nothing left of it can be trusted), or every entry is a proxy."""
-    if not _is_proxy(canonical_address(remote_addr), proxies):
+    def is_proxy(address) -> bool:
+        return any(address in network for network in proxies)
+
+    remote = _recorded(remote_addr)
+    if remote is None or not is_proxy(remote):
         return None
     for entry in reversed(header.split(",")) if header else ():
-        address = canonical_address(_host(entry))
+        address = _recorded(_host(entry))
         if address is None:
             return None
-        if not _is_proxy(address, proxies):
-            return address
+        if not is_proxy(address):
+            return str(address)
     return None
 
 
