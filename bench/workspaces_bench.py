@@ -365,10 +365,10 @@ def main() -> None:
     parser.add_argument("--split", action="store_true", help="engine and the rest on separate CPUs (see split_cores)")
     args = parser.parse_args()
     with split_cores(args.split):
-        run(args)
+        benchmark(args)
 
 
-def run(args) -> None:
+def benchmark(args) -> None:
     call_command("migrate", verbosity=0)
     engine = docker.DockerClient(base_url="unix:///var/run/docker.sock", version="1.41", timeout=120, max_pool_size=64)
     engine.images.get(IMAGE)
