@@ -10,8 +10,11 @@ import threading
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
 from audit.models import AuditEvent
+from workspaces.api.serializers import WorkspaceSerializer
 from workspaces.choices import WorkspaceStatus as S
 from workspaces.models import Workspace, WorkspaceImage
 
@@ -213,6 +216,21 @@ def test_detail_shows_server_reason_and_messages(api_client_for, alice, alices_w
     body = api_client_for(alice).get(f"{URL}{alices_workspace.pk}/").json()
     assert (body["server"], body["placement_reason"], body["status_message"], body["failure_reason"]) == (
         "local", "least loaded: local", "Cloning 40%", "")
+
+
+def test_responses_built_from_shared_fields_keep_each_workspace_apart(alice, acme, default_image, local_server):
+    """The 202 serializer builds its fields once per class: every instance must still get its own."""
+    unplaced = make_workspace(alice, acme, default_image, name="one")
+    placed = make_workspace(alice, acme, default_image, name="two")
+    place(placed, local_server, reason="least loaded: local")
+    context = {"request": Request(APIRequestFactory().get(URL))}
+    first, second = (WorkspaceSerializer(workspace, context=context) for workspace in (unplaced, placed))
+    assert first.fields["server"] is not second.fields["server"]
+    assert (first.fields["server"].parent, second.fields["image"].parent) == (first, second)
+    assert [(body["name"], body["server"], body["placement_reason"], body["image"]["name"]) for body in
+            (first.data, second.data)] == [("one", None, "", "Debian 12 with git"),
+                                           ("two", "local", "least loaded: local", "Debian 12 with git")]
+    assert second.data["url"].endswith(f"{URL}{placed.pk}/")
 
 
 def test_list_filters_and_its_query_count_does_not_grow(api_client_for, alice, acme, default_image, local_server):

@@ -4,13 +4,13 @@ them to `services.create_workspace`, which owns every rule."""
 
 from rest_framework import serializers
 
-from config.api import RejectUnknownFieldsMixin
+from config.api import FieldsBuiltOnceMixin, RejectUnknownFieldsMixin
 from tenants.models import Organization
 
 from ..models import Workspace, WorkspaceImage
 
 
-class WorkspaceImageSerializer(serializers.ModelSerializer):
+class WorkspaceImageSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     class Meta:
         model = WorkspaceImage
         fields = ["id", "name", "reference", "description", "default_cpu", "default_memory_mb", "max_cpu",
@@ -18,7 +18,7 @@ class WorkspaceImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WorkspaceSerializer(serializers.ModelSerializer):
+class WorkspaceSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     owner = serializers.CharField(source="owner.username", read_only=True)
     image = WorkspaceImageSerializer(read_only=True)
