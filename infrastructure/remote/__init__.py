@@ -9,15 +9,18 @@ Callers use only these functions and errors:
 - ``run_checked(server, argv, timeout=60, what="")``: the same, a non-zero exit raised as RemoteError.
 - ``make_folder(server, path, owner_uid=...)``: ``install -d`` semantics (in-process for the local engine).
 - ``docker_version(server)``: ping + version, failures as RemoteError.
-- ``docker_session(server)``: a DockerSession (containers.py) for one operation, one connection reused
-  by every call: find/create/start/stop/remove containers, ``run_to_completion`` with its output
-  streamed, ``list_containers`` by label, ``usage``, ``ensure_network``. Takes a ContainerSpec and
-  returns ContainerInfo / RunResult, never a docker SDK object.
+- ``docker_session(server)``: a DockerSession (containers.py) for one operation, over the process's
+  shared client for the server (its connections stay open between operations; a changed address,
+  host key or credential gets a new client): find/create/start/stop/remove containers,
+  ``run_to_completion`` with its output streamed, ``list_containers`` by label, ``usage``,
+  ``ensure_network``. Takes a ContainerSpec and returns ContainerInfo / RunResult, never a docker
+  SDK object.
 - ``local_engine_answers(timeout=5)``: whether this machine's Docker socket answers a ping (bootstrap);
   ``LOCAL_DOCKER_URL`` is that socket.
 - ``fetch_host_key(host, port, timeout)`` / ``open_socket``: first-contact checks for the connection
   test (key exchange only, no authentication).
-- ``forget_server(server_id)``: drop cached connections after a trust or credential change.
+- ``forget_server(server_id)``: drop cached SSH connections and Docker clients after a trust or
+  credential change.
 - errors: RemoteError (``.permanent`` says whether a retry can help) and its subclasses.
 """
 
@@ -26,6 +29,7 @@ from .connections import (
     connect_timeout,
     docker_client,
     docker_version,
+    forget_server,
     local_engine_answers,
     make_folder,
     run_checked,
@@ -34,7 +38,7 @@ from .connections import (
 from .containers import ContainerInfo, ContainerSpec, DockerSession, RunResult, docker_session
 from .docker_transport import LOCAL_DOCKER_URL
 from .errors import AuthenticationError, HostKeyMismatch, HostKeyNotTrusted, RemoteError, Unreachable
-from .ssh import fetch_host_key, forget_server, open_socket
+from .ssh import fetch_host_key, open_socket
 
 __all__ = [
     "LOCAL_DOCKER_URL",

@@ -1,8 +1,12 @@
 """Server rows -> verified connections. The only place that decrypts a credential for use."""
 
 import contextlib
+import hashlib
 import os
 import subprocess
+import threading
+from collections.abc import Callable
+from functools import partial
 from urllib.parse import urlsplit
 
 import docker
@@ -62,26 +66,86 @@ def docker_https_url(docker_url: str) -> str:
     return f"https://{parts.hostname}:{parts.port or 2376}"
 
 
-def docker_client(server) -> docker.DockerClient:
-    """A Docker client for `server` over a transport Berth verified: the local socket, the pinned SSH
-    connection, or mTLS against the registered CA. Every request times out after DOCKER_TIMEOUT s."""
+def _docker_transport(server) -> tuple[tuple, Callable[[], docker.DockerClient]]:
+    """What identifies `server`'s verified Docker transport (address, pinned host key, credential),
+    and how to build a client over it."""
     if server.docker_endpoint == DockerEndpoint.LOCAL:
-        return docker_transport.local_docker_client()
+        return (LOCAL_ENGINE,), docker_transport.local_docker_client
     if server.docker_endpoint == DockerEndpoint.SSH:
         target = ssh_target(server)
         if not target.host_key:
             raise HostKeyNotTrusted(f"No host key is pinned for {server.name}: run a connection test and trust it.")
-        return docker_transport.ssh_docker_client(target, connect_timeout=connect_timeout())
+        return target.cache_key, partial(docker_transport.ssh_docker_client, target, connect_timeout=connect_timeout())
     if server.docker_endpoint == DockerEndpoint.TLS:
         bundle = _credential(server, CredentialKind.TLS_BUNDLE)
-        try:
-            context = docker_transport.tls_context(
-                ca_cert=bundle.ca_cert, client_cert=bundle.client_cert, client_key=_secret(bundle, "client_key")
-            )
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            raise AuthenticationError(f"The mTLS bundle of {server.name} cannot be loaded: {exc}.") from None
-        return docker_transport.tls_docker_client(docker_https_url(server.docker_url), context)
+        material = hashlib.sha256("\0".join((bundle.ca_cert, bundle.client_cert, bundle.encrypted_client_key)).encode())
+        return (server.pk, server.docker_url, material.hexdigest()), partial(_tls_client, server, bundle)
     raise RemoteError(f"Unknown docker endpoint {server.docker_endpoint!r}.", permanent=True)
+
+
+def _tls_client(server, bundle) -> docker.DockerClient:
+    try:
+        context = docker_transport.tls_context(
+            ca_cert=bundle.ca_cert, client_cert=bundle.client_cert, client_key=_secret(bundle, "client_key")
+        )
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise AuthenticationError(f"The mTLS bundle of {server.name} cannot be loaded: {exc}.") from None
+    return docker_transport.tls_docker_client(docker_https_url(server.docker_url), context)
+
+
+def docker_client(server) -> docker.DockerClient:
+    """A new Docker client for `server` over a transport Berth verified: the local socket, the pinned
+    SSH connection, or mTLS against the registered CA. The caller closes it. Every request times out
+    after DOCKER_TIMEOUT s."""
+    return _docker_transport(server)[1]()
+
+
+# One client per server and process, kept while the server's identity stays the same.
+LOCAL_ENGINE = "local"
+_shared_clients: dict[int | str, tuple[tuple, docker.DockerClient]] = {}
+_shared_clients_lock = threading.Lock()
+
+
+def shared_docker_client(server) -> docker.DockerClient:
+    """The process's Docker client for `server`, shared by every operation and thread: its pooled
+    connections stay open between operations, so an operation opens no new socket, TLS session or
+    SSH channel (`docker system dial-stdio` on the server). Never close it. A changed address,
+    host key or credential builds a new client and closes the old one."""
+    identity, build = _docker_transport(server)
+    slot = LOCAL_ENGINE if identity == (LOCAL_ENGINE,) else server.pk
+    with _shared_clients_lock:
+        cached = _shared_clients.get(slot)
+    if cached is not None and cached[0] == identity:
+        return cached[1]
+    client = build()
+    with _shared_clients_lock:
+        replaced = _shared_clients.get(slot)
+        if replaced is not None and replaced[0] == identity:  # another thread built it first
+            replaced, client = (identity, client), replaced[1]
+        else:
+            _shared_clients[slot] = (identity, client)
+    if replaced is not None:
+        replaced[1].close()
+    return client
+
+
+def forget_server(server_id: int) -> None:
+    """Close a server's cached connections, SSH and Docker (after retire, re-trust or a credential
+    change), so the next operation verifies the server again."""
+    ssh.forget_server(server_id)
+    with _shared_clients_lock:
+        cached = _shared_clients.pop(server_id, None)
+    if cached is not None:
+        cached[1].close()
+
+
+def _forget_clients_after_fork() -> None:
+    # A forked worker must not write to its parent's sockets.
+    global _shared_clients, _shared_clients_lock
+    _shared_clients, _shared_clients_lock = {}, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_clients_after_fork)
 
 
 def docker_version(server) -> dict:

@@ -2,8 +2,8 @@
 output streamed, listing by label, usage. Callers pass plain values (names, an image reference, a
 ContainerSpec) and get plain values back (ContainerInfo, RunResult); no docker SDK object leaves.
 
-One Docker client per operation: `docker_session(server)` opens one verified connection and every
-call made through the session reuses it. Docker SDK and HTTP failures become RemoteError: 4xx
+`docker_session(server)` hands an operation the process's shared client for the server
+(`connections.shared_docker_client`), whose verified connections stay open between operations. Docker SDK and HTTP failures become RemoteError: 4xx
 refusals other than 409 (conflict, e.g. "already in progress") are permanent, a missing image is
 permanent, everything else is transient. Every request carries the client's DOCKER_TIMEOUT.
 """
@@ -18,7 +18,7 @@ import docker.errors
 import requests.exceptions
 from docker.models.containers import _create_container_args  # pinned SDK (requirements.txt)
 
-from .connections import docker_client
+from .connections import shared_docker_client
 from .errors import RemoteError
 
 # Docker's predefined networks: they exist on every engine and cannot be created.
@@ -265,11 +265,7 @@ class DockerSession:
 
 @contextlib.contextmanager
 def docker_session(server) -> Iterator[DockerSession]:
-    """One Docker client (one verified connection, reused for every call) for one operation."""
+    """The server's Docker engine for one operation, over the process's shared verified client."""
     with docker_errors(f"docker on {server.name}"):
-        client = docker_client(server)
-    try:
-        yield DockerSession(server, client)
-    finally:
-        with contextlib.suppress(Exception):
-            client.close()
+        client = shared_docker_client(server)
+    yield DockerSession(server, client)

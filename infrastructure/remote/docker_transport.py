@@ -33,7 +33,11 @@ DOCKER_TIMEOUT = 60
 # The SDK's raw-socket helpers (attach, exec with socket=True) recognise an SSH transport by this prefix.
 _SSH_BASE_URL = "http+docker://ssh"
 LOCAL_DOCKER_URL = "unix:///var/run/docker.sock"
+# Idle connections a client keeps per server. Over SSH each is a `docker system dial-stdio` process
+# and an SSH session on the server, so fewer; the local socket costs nothing idle, and a worker runs
+# up to 32 operations at once.
 _POOL_SIZE = 10
+_LOCAL_POOL_SIZE = 32
 
 
 class _ChannelConnection(urllib3.connection.HTTPConnection):
@@ -99,10 +103,10 @@ class _PinnedTLSAdapter(requests.adapters.HTTPAdapter):
         conn.cert_reqs = "CERT_REQUIRED"
 
 
-def _quiet_client(base_url: str, timeout: float) -> docker.DockerClient:
+def _quiet_client(base_url: str, timeout: float, pool_size: int = _POOL_SIZE) -> docker.DockerClient:
     """A DockerClient whose constructor sends nothing (explicit API version) and that ignores the
     environment (proxies, CA bundles)."""
-    client = docker.DockerClient(base_url=base_url, version=DOCKER_API_VERSION, timeout=timeout)
+    client = docker.DockerClient(base_url=base_url, version=DOCKER_API_VERSION, timeout=timeout, max_pool_size=pool_size)
     client.api.trust_env = False
     return client
 
@@ -150,4 +154,4 @@ def tls_docker_client(url: str, context: ssl.SSLContext, *, timeout: float = DOC
 
 
 def local_docker_client(*, timeout: float = DOCKER_TIMEOUT) -> docker.DockerClient:
-    return _quiet_client(LOCAL_DOCKER_URL, timeout)
+    return _quiet_client(LOCAL_DOCKER_URL, timeout, _LOCAL_POOL_SIZE)

@@ -95,3 +95,20 @@ def test_the_daemon_refuses_a_client_without_certificate(tls_dockerd):
                 tls.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
                 if not tls.recv(100):
                     raise ConnectionError("closed without answer")
+
+
+def test_a_replaced_bundle_is_used_by_the_next_operation_not_the_shared_clients_old_one(
+    db, operator, sshd, tls_dockerd, tmp_path
+):
+    """Operations share one client per server; a new bundle is a new identity, so a certificate the
+    daemon refuses is refused at once, not after the old client's connections expire."""
+    server = _register_tls(operator, sshd, tls_dockerd, tmp_path)
+    with remote.docker_session(server) as docker:
+        assert docker.find("berth-no-such-container") is None
+
+    stranger = issue(make_ca("stranger-ca"), "berth-client")
+    services.set_tls_bundle(server, **tls_dockerd.bundle(client_cert=stranger.cert, client_key=stranger.key),
+                            actor=operator)
+
+    with pytest.raises(remote.RemoteError), remote.docker_session(server) as docker:
+        docker.find("berth-no-such-container")

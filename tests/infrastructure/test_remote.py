@@ -243,3 +243,42 @@ def test_a_local_socket_that_never_answers_is_no_engine_once_the_timeout_passes(
     finally:
         silent.close()
     assert 1 <= time.monotonic() - started < 10
+
+
+def test_docker_operations_share_one_client_and_its_open_ssh_channel(ssh_server, sshd):
+    """A `docker system dial-stdio` session on the server per operation would cost a channel, a
+    process on the server and a client each time; the process's shared client keeps its channel."""
+    remote.forget_server(ssh_server.pk)
+    before = sshd.log().count("Starting session: command")
+    for _ in range(3):
+        with remote.docker_session(ssh_server) as docker:
+            assert docker.find("berth-no-such-container") is None
+
+    assert sshd.log().count("Starting session: command") == before + 1, sshd.log()
+
+
+def test_a_shared_docker_client_still_fails_closed_on_a_swapped_host_key(ssh_server, sshd):
+    """An impostor takes over the address and the verified connection drops: the shared client's
+    open channel dies with it, and its next channel needs a new connection, verified against the pin."""
+    with remote.docker_session(ssh_server) as docker:
+        docker.find("berth-no-such-container")
+    sshd.swap_host_key()
+    for pool in list(ssh_transport._pools.values()):
+        for client in pool.clients:
+            client.get_transport().close()
+
+    with pytest.raises(remote.HostKeyMismatch), remote.docker_session(ssh_server) as docker:
+        docker.find("berth-no-such-container")
+    assert "Accepted publickey" not in sshd.log()
+
+
+def test_forget_server_replaces_the_shared_docker_client(ssh_server, sshd):
+    with remote.docker_session(ssh_server) as docker:
+        docker.find("berth-no-such-container")
+    before = sshd.log().count("Starting session: command")
+
+    remote.forget_server(ssh_server.pk)
+    with remote.docker_session(ssh_server) as docker:
+        docker.find("berth-no-such-container")
+
+    assert sshd.log().count("Starting session: command") == before + 1
