@@ -188,6 +188,14 @@ def _keep_on_same_server(placement: Placement, request: Request) -> bool:
     return True
 
 
+def record_container(placement: Placement, container_id: str) -> None:
+    """The container a task brought up for this placement. Written to this placement's row only, so
+    a task that was overtaken (its workspace failed and placed elsewhere) cannot put its container
+    on another server's placement; a row that already says so is not written again."""
+    Placement.objects.filter(pk=placement.pk).exclude(container_id=container_id).update(container_id=container_id)
+    placement.container_id = container_id
+
+
 def record_leftovers(placement: Placement, *, note: str, container: bool = True, folder: bool = True) -> None:
     """What a placement left on a server Berth could not clean (offline, gone, or given up on),
     listed for an operator."""

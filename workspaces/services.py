@@ -222,16 +222,10 @@ def _release(workspace: Workspace) -> None:
         placement_service.release(placement)
 
 
-def finish(workspace: Workspace, expected: str, new: str, *, message: str = "", container_id: str = "") -> bool:
-    """A task's work is done: move expected -> new (False when someone moved it meanwhile). The
-    container id goes first and on its own: a crash before the move leaves the status for the
-    re-run to finish, so the two writes need no transaction."""
+def finish(workspace: Workspace, expected: str, new: str, *, message: str = "") -> bool:
+    """A task's work is done: move expected -> new (False when someone moved it meanwhile)."""
     if workspace.status != expected:
         return False
-    if container_id:  # only while the workspace is still in the step this task finished
-        Placement.objects.filter(workspace=workspace, workspace__status=expected).exclude(
-            container_id=container_id
-        ).update(container_id=container_id)
     try:
         transition(workspace, new, message=message)
     except (TransitionConflict, IllegalTransition):

@@ -95,7 +95,9 @@ def _bring_up_loaded(task, workspace: Workspace, placement: Placement, expected:
     except RemoteError as exc:
         _retry_or_fail(task, workspace, exc)
         return
-    services.finish(workspace, expected, S.RUNNING, message="Running", container_id=container_id)
+    # The container id first and on its own: a crash before the move leaves the status for the re-run.
+    placement_service.record_container(placement, container_id)
+    services.finish(workspace, expected, S.RUNNING, message="Running")
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)

@@ -172,6 +172,27 @@ def test_a_retried_workspace_goes_back_to_the_server_holding_its_data(alice, acm
     assert home.reserved_workspaces == 1
 
 
+def test_an_overtaken_task_records_its_container_only_on_its_own_placement(alice, acme, default_image):
+    """A slow task's workspace failed and was placed again on another server meanwhile: the container
+    it finally brought up belongs to the old server, never to the new placement."""
+    old_home = make_server("old-home")
+    (workspace,) = make_workspaces(alice, acme, default_image, 1)
+    overtaken = services.decide_placement(workspace)
+    services.fail_workspace(workspace, reason="hung")
+    Server.objects.filter(pk=old_home.pk).update(status=ServerStatus.OFFLINE)
+    make_server("new-home")
+    services.retry_workspace(workspace, actor=alice)
+    workspace.refresh_from_db()
+    current = services.decide_placement(workspace)
+
+    placement.record_container(overtaken, "c0ffee")
+
+    current.refresh_from_db()
+    assert (current.server.name, current.container_id) == ("new-home", "")
+    placement.record_container(current, "beef")
+    assert Placement.objects.get(workspace=workspace).container_id == "beef"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_placement_that_loses_the_last_room_is_decided_again_on_fresh_numbers(alice, acme, default_image):
     """With one candidate nothing is locked while deciding. Just before this placement takes its
