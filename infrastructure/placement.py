@@ -147,6 +147,15 @@ def effective_policy(organization) -> PlacementPolicy | None:
     return PlacementPolicy.objects.filter(is_default=True).first()
 
 
+def placement_of(workspace) -> Placement | None:
+    """The workspace's placement, None when it has none: no query when the caller loaded it with the
+    workspace (`select_related("placement__server")`)."""
+    try:
+        return workspace.placement
+    except Placement.DoesNotExist:
+        return None
+
+
 def data_path_for(server: Server, workspace) -> str:
     return posixpath.join(server.storage_root, workspace.organization.slug, str(workspace.pk))
 
@@ -231,7 +240,7 @@ def reserve(workspace) -> tuple[Reservation | None, str]:
     before takes its room here: retries are rare, and its server is given, not chosen."""
     assert transaction.get_connection().in_atomic_block, "reserve() must run inside a transaction"
     request = Request(cpu=Decimal(workspace.cpu), memory_mb=workspace.memory_mb, region=workspace.region)
-    previous = Placement.objects.select_related("server").filter(workspace=workspace).first()
+    previous = placement_of(workspace)
     if previous is not None:
         if previous.released is False or _keep_on_same_server(previous, request):
             return Reservation(previous, holds_room=True), previous.reason

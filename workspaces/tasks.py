@@ -25,12 +25,12 @@ MAX_RETRIES = 4
 
 
 def _load(workspace_id: str, expected: str) -> Workspace | None:
-    workspace = Workspace.objects.select_related("organization", "image").filter(pk=workspace_id).first()
+    """The workspace in `expected`, with everything a task reads of it (organization, image, its
+    placement and server) in one query."""
+    workspace = (
+        Workspace.objects.select_related("organization", "image", "placement__server").filter(pk=workspace_id).first()
+    )
     return workspace if workspace is not None and workspace.status == expected else None
-
-
-def _placement(workspace: Workspace) -> Placement:
-    return Placement.objects.select_related("server").get(workspace=workspace)
 
 
 def _retry_or_fail(task, workspace: Workspace, exc: RemoteError) -> None:
@@ -85,8 +85,13 @@ def _bring_up(workspace: Workspace, placement: Placement) -> str:
 
 def _run_bring_up(task, workspace_id: str, expected: str) -> None:
     workspace = _load(workspace_id, expected)
-    if workspace is not None:
-        _bring_up_loaded(task, workspace, _placement(workspace), expected)
+    if workspace is None:
+        return
+    placement = placement_service.placement_of(workspace)
+    if placement is None:  # only a hand-edited database gets here: say so instead of crashing the task
+        services.fail_workspace(workspace, reason="It has no server placement: delete it, or retry to place it again.")
+        return
+    _bring_up_loaded(task, workspace, placement, expected)
 
 
 def _bring_up_loaded(task, workspace: Workspace, placement: Placement, expected: str) -> None:
@@ -116,7 +121,7 @@ def stop(self, workspace_id: str, restart: bool = False) -> None:
     workspace = _load(workspace_id, S.STOPPING)
     if workspace is None:
         return
-    placement = Placement.objects.select_related("server").filter(workspace=workspace).first()
+    placement = placement_service.placement_of(workspace)
     try:
         if placement is not None:
             provisioning.stop_container(placement.server, workspace.container_name)
@@ -135,7 +140,7 @@ def delete(self, workspace_id: str) -> None:
     workspace = _load(workspace_id, S.DELETING)
     if workspace is None:
         return
-    placement = Placement.objects.select_related("server").filter(workspace=workspace).first()
+    placement = placement_service.placement_of(workspace)
     keep_data = bool(workspace.organization.deleted_data_retention)
     if placement is not None:
         server = placement.server

@@ -19,6 +19,7 @@ from workspaces import provisioning, services, tasks
 from workspaces.choices import WorkspaceStatus as S
 from workspaces.models import Workspace, WorkspaceImage
 
+from ..factories import make_workspace
 from .conftest import fresh
 
 pytestmark = pytest.mark.docker
@@ -59,6 +60,17 @@ def provision_crashing(monkeypatch, workspace, step, django_capture_on_commit_ca
             services.place_workspace(workspace)
     assert fresh(workspace.pk).status == S.PROVISIONING
     tasks.provision.apply(args=[str(workspace.pk)])
+
+
+@pytest.mark.parametrize("status,task", [(S.PROVISIONING, tasks.provision), (S.STARTING, tasks.start)])
+def test_a_workspace_without_a_placement_fails_with_the_way_out_instead_of_crashing_the_task(
+    alice, acme, default_image, status, task
+):
+    workspace = make_workspace(alice, acme, default_image, status=status)
+    task.apply(args=[str(workspace.pk)])
+    failed = fresh(workspace.pk)
+    assert (failed.status, failed.failure_reason) == (
+        S.FAILED, "It has no server placement: delete it, or retry to place it again.")
 
 
 @pytest.mark.parametrize("step", ["ensure_folder", "clone_repository", "create_container"])
