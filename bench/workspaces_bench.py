@@ -383,7 +383,7 @@ def benchmark(args) -> None:
         # every worker thread gets its pooled connection; the engine's first runs are slower too).
         raw_floor(engine, 20, storage)
         delete_all(berth, berth_batch(berth, 20, "warm")["ids"])
-        for count, repeats in ((1, 7), (20, 9)):
+        for count, repeats in ((1, 7), (20, 15)):  # 15 pairs of 20: single pairs differ by ±0.05x here
             runs = []
             for run in range(repeats):  # paired and interleaved: both sides see the same background load
                 if run % 2:  # and each goes first in every other pair
@@ -402,6 +402,7 @@ def benchmark(args) -> None:
                 "median_berth_wall_s": statistics.median(r["berth"]["wall_s"] for r in runs),
                 "median_added_per_workspace_s": statistics.median(r["added_s"] for r in runs),
                 "median_wall_ratio": statistics.median(r["wall_ratio"] for r in runs),
+                "wall_ratio_quartiles": [round(q, 3) for q in statistics.quantiles((r["wall_ratio"] for r in runs), n=4)],
                 "each_run": runs,
             }
         load = responsiveness(berth, 50)
