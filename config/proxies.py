@@ -29,6 +29,16 @@ def canonical_address(text: str) -> str | None:
     return None if address is None else str(address)
 
 
+def client_network(text: str) -> str:
+    """What a per-client limit should count: an IPv4 address, or an IPv6 address's /64. One
+    subscriber is usually given a whole /64, so counting its addresses one by one would give them
+    2^64 fresh allowances. Text that is no address counts as itself."""
+    address = _recorded(text)
+    if address is None or address.version == 4:
+        return str(address) if address is not None else text
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
 def _host(entry: str) -> str:
     """Some proxies write the port too: 198.51.100.7:51234, [2001:db8::7]:51234."""
     entry = entry.strip()

@@ -11,6 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config.proxies import client_network
+
 from . import services
 from .forms import ApiTokenForm, SwitchOrganizationForm
 from .middleware import SESSION_KEY
@@ -24,8 +26,10 @@ SIGN_IN_WINDOW = 15 * 60
 
 
 def _attempts_key(request) -> str:
+    """Per username and client network (an IPv6 client's whole /64: see client_network)."""
     username = request.POST.get("username", "").strip().lower()
-    return f"berth:signin:{request.META.get('REMOTE_ADDR', '')}:{hashlib.sha256(username.encode()).hexdigest()}"
+    network = client_network(request.META.get("REMOTE_ADDR", ""))
+    return f"berth:signin:{network}:{hashlib.sha256(username.encode()).hexdigest()}"
 
 
 class SignInView(auth_views.LoginView):

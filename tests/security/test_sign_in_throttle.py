@@ -46,3 +46,11 @@ def test_a_successful_sign_in_starts_the_count_again(client, alice):
     for _ in range(SIGN_IN_ATTEMPTS - 1):
         _sign_in(client, "alice", "guess")
     assert _sign_in(client, "alice", "alice-password").status_code == 302
+
+
+def test_an_ipv6_client_cannot_escape_the_count_by_moving_within_its_64(client, alice):
+    """A subscriber usually holds a whole /64: each of its addresses is the same client."""
+    for n in range(SIGN_IN_ATTEMPTS):
+        _sign_in(client, "alice", "guess", address=f"2001:db8:1:2::{n + 1:x}")
+    assert _sign_in(client, "alice", "alice-password", address="2001:db8:1:2:ffff::9").status_code == 429
+    assert _sign_in(client, "alice", "alice-password", address="2001:db8:1:3::1").status_code == 302
