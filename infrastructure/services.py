@@ -194,6 +194,7 @@ def _store_tls_bundle(server: Server, bundle, material: dict, *, actor) -> None:
     audit.record(actor=actor, action="server.credential_set", target=server,
                  message=f"mTLS bundle {bundle.fingerprint}, expires {bundle.expires_at:%Y-%m-%d}",
                  change={"kind": credential.kind, "fingerprint": bundle.fingerprint})
+    _forget_connections_on_commit(server)
 
 
 @transaction.atomic

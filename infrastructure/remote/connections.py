@@ -110,7 +110,9 @@ def shared_docker_client(server) -> docker.DockerClient:
     """The process's Docker client for `server`, shared by every operation and thread: its pooled
     connections stay open between operations, so an operation opens no new socket, TLS session or
     SSH channel (`docker system dial-stdio` on the server). Never close it. A changed address,
-    host key or credential builds a new client and closes the old one."""
+    host key or credential builds a new client; the old one is not closed here, since operations
+    that began with it (or with a server row read before the change) may still be using it: its
+    connections close when the last of them lets go of it. `forget_server` closes it at once."""
     identity, build = _docker_transport(server)
     slot = LOCAL_ENGINE if identity == (LOCAL_ENGINE,) else server.pk
     with _shared_clients_lock:
@@ -119,13 +121,14 @@ def shared_docker_client(server) -> docker.DockerClient:
         return cached[1]
     client = build()
     with _shared_clients_lock:
-        replaced = _shared_clients.get(slot)
-        if replaced is not None and replaced[0] == identity:  # another thread built it first
-            replaced, client = (identity, client), replaced[1]
+        cached = _shared_clients.get(slot)
+        if cached is not None and cached[0] == identity:  # another thread built it first
+            spare, client = client, cached[1]
         else:
+            spare = None
             _shared_clients[slot] = (identity, client)
-    if replaced is not None:
-        replaced[1].close()
+    if spare is not None:
+        spare.close()
     return client
 
 

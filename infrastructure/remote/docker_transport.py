@@ -16,6 +16,7 @@ trust_env=False, so REQUESTS_CA_BUNDLE and *_PROXY have no effect.
 import os
 import queue
 import shutil
+import socket
 import ssl
 import tempfile
 from functools import partial
@@ -33,11 +34,19 @@ DOCKER_TIMEOUT = 60
 # The SDK's raw-socket helpers (attach, exec with socket=True) recognise an SSH transport by this prefix.
 _SSH_BASE_URL = "http+docker://ssh"
 LOCAL_DOCKER_URL = "unix:///var/run/docker.sock"
-# Idle connections a client keeps per server. Over SSH each is a `docker system dial-stdio` process
-# and an SSH session on the server, so fewer; the local socket costs nothing idle, and a worker runs
-# up to 32 operations at once.
+# Idle connections a shared client keeps (a worker runs up to 32 operations at once). Over SSH each
+# is a `docker system dial-stdio` process and an SSH session on the server, so it keeps fewer and
+# closes the surplus of a burst quietly; a socket or TLS connection costs next to nothing idle.
 _POOL_SIZE = 10
-_LOCAL_POOL_SIZE = 32
+_SHARED_POOL_SIZE = 32
+# TLS connections wait in the pool between operations: keepalive probes keep a NAT or firewall from
+# dropping the idle flow unnoticed (the next request would hang until DOCKER_TIMEOUT) and find a dead peer.
+_KEEPALIVE_OPTIONS = [
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 15),
+    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4),
+]
 
 
 class _ChannelConnection(urllib3.connection.HTTPConnection):
@@ -68,6 +77,14 @@ class _ChannelPool(urllib3.connectionpool.HTTPConnectionPool):
             conn = None
         return conn or self._new_conn()
 
+    def _put_conn(self, conn):
+        """Past _POOL_SIZE idle channels, close the channel instead of logging urllib3's warning."""
+        try:
+            self.pool.put(conn, block=False)
+        except (AttributeError, queue.Full):  # closed pool, or enough idle channels already
+            if conn is not None:
+                conn.close()
+
     def _pop_idle(self):
         try:
             return self.pool.get(block=False)
@@ -93,20 +110,23 @@ class _SSHChannelAdapter(BaseHTTPAdapter):
 class _PinnedTLSAdapter(requests.adapters.HTTPAdapter):
     def __init__(self, context: ssl.SSLContext):
         self._context = context
-        super().__init__(pool_connections=1, pool_maxsize=_POOL_SIZE)
+        super().__init__(pool_connections=1, pool_maxsize=_SHARED_POOL_SIZE)
 
     def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
-        super().init_poolmanager(connections, maxsize, block, ssl_context=self._context, **pool_kwargs)
+        super().init_poolmanager(connections, maxsize, block, ssl_context=self._context,
+                                 socket_options=urllib3.connection.HTTPConnection.default_socket_options
+                                 + _KEEPALIVE_OPTIONS, **pool_kwargs)
 
     def cert_verify(self, conn, url, verify, cert):
         """requests would add its default CA bundle here; trust comes only from the context's CA."""
         conn.cert_reqs = "CERT_REQUIRED"
 
 
-def _quiet_client(base_url: str, timeout: float, pool_size: int = _POOL_SIZE) -> docker.DockerClient:
+def _quiet_client(base_url: str, timeout: float) -> docker.DockerClient:
     """A DockerClient whose constructor sends nothing (explicit API version) and that ignores the
     environment (proxies, CA bundles)."""
-    client = docker.DockerClient(base_url=base_url, version=DOCKER_API_VERSION, timeout=timeout, max_pool_size=pool_size)
+    client = docker.DockerClient(base_url=base_url, version=DOCKER_API_VERSION, timeout=timeout,
+                                  max_pool_size=_SHARED_POOL_SIZE)
     client.api.trust_env = False
     return client
 
@@ -154,4 +174,4 @@ def tls_docker_client(url: str, context: ssl.SSLContext, *, timeout: float = DOC
 
 
 def local_docker_client(*, timeout: float = DOCKER_TIMEOUT) -> docker.DockerClient:
-    return _quiet_client(LOCAL_DOCKER_URL, timeout, _LOCAL_POOL_SIZE)
+    return _quiet_client(LOCAL_DOCKER_URL, timeout)

@@ -8,6 +8,7 @@ import pytest
 
 from infrastructure import remote, services
 from infrastructure.choices import DockerEndpoint, ServerStatus
+from infrastructure.remote.connections import shared_docker_client
 from tests.fixtures.tls import issue, make_ca
 
 pytestmark = [pytest.mark.docker, pytest.mark.ssh]
@@ -112,3 +113,15 @@ def test_a_replaced_bundle_is_used_by_the_next_operation_not_the_shared_clients_
 
     with pytest.raises(remote.RemoteError), remote.docker_session(server) as docker:
         docker.find("berth-no-such-container")
+
+
+def test_idle_tls_connections_are_kept_alive_with_tcp_keepalive(db, operator, sshd, tls_dockerd, tmp_path):
+    """Shared clients keep TLS connections open between operations: a NAT must not drop them unnoticed."""
+    server = _register_tls(operator, sshd, tls_dockerd, tmp_path)
+    with remote.docker_session(server) as docker:
+        docker.find("berth-no-such-container")
+    client = shared_docker_client(server)
+    pools = client.api.get_adapter("https://").poolmanager.pools
+    idle = [conn for key in pools.keys() for conn in list(pools[key].pool.queue) if conn is not None and conn.sock]
+
+    assert idle and all(conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) for conn in idle)

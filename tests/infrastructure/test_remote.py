@@ -282,3 +282,45 @@ def test_forget_server_replaces_the_shared_docker_client(ssh_server, sshd):
         docker.find("berth-no-such-container")
 
     assert sshd.log().count("Starting session: command") == before + 1
+
+
+def test_an_operation_that_began_before_a_new_key_finishes_on_its_client(ssh_server, sshd, operator, tmp_path):
+    """The new key gets a new shared client; the one an operation already holds is not closed under
+    it (a closed client would fail that operation half-way)."""
+    from infrastructure import services
+
+    renewed = make_ssh_key(tmp_path / "renewed")
+    with open(sshd.directory / "authorized_keys", "a") as authorized:
+        authorized.write((tmp_path / "renewed.pub").read_text())
+    with remote.docker_session(ssh_server) as before:
+        assert before.find("berth-no-such-container") is None
+        services.set_ssh_key(ssh_server, private_key=renewed, actor=operator)
+        with remote.docker_session(ssh_server) as after:
+            assert after.find("berth-no-such-container") is None
+        assert before.find("berth-no-such-container") is None
+
+
+@pytest.mark.django_db(transaction=True)  # the threads read the server through their own connections
+def test_a_burst_past_the_idle_channel_limit_closes_the_surplus_quietly(ssh_server, caplog):
+    """More operations at once than the shared client keeps idle channels: all succeed, the surplus
+    channels are closed without urllib3's "pool is full" warning on every burst."""
+    errors, start = [], threading.Barrier(16)
+
+    def work():
+        try:
+            start.wait()
+            with remote.docker_session(ssh_server) as docker:
+                docker.list_containers(["berth.managed=1"])
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
