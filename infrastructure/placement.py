@@ -149,7 +149,8 @@ def effective_policy(organization) -> PlacementPolicy | None:
 
 def placement_of(workspace) -> Placement | None:
     """The workspace's placement, None when it has none: no query when the caller loaded it with the
-    workspace (`select_related("placement__server")`)."""
+    workspace (`select_related("placement__server")`). Only for a workspace whose status the caller
+    holds: placements change only while a workspace is being placed."""
     try:
         return workspace.placement
     except Placement.DoesNotExist:
@@ -197,11 +198,14 @@ def _keep_on_same_server(placement: Placement, request: Request) -> bool:
     return True
 
 
-def record_container(placement: Placement, container_id: str) -> None:
-    """The container a task brought up for this placement. Written to this placement's row only, so
-    a task that was overtaken (its workspace failed and placed elsewhere) cannot put its container
-    on another server's placement; a row that already says so is not written again."""
-    Placement.objects.filter(pk=placement.pk).exclude(container_id=container_id).update(container_id=container_id)
+def record_container(placement: Placement, container_id: str, *, workspace_status: str) -> None:
+    """The container a task brought up for this placement, written while the workspace is still in
+    the task's step: a task that was overtaken (its workspace failed and was placed again, here or
+    elsewhere) leaves the placement to the task that replaced it. A row that already says so is not
+    written again."""
+    Placement.objects.filter(pk=placement.pk, workspace__status=workspace_status).exclude(
+        container_id=container_id
+    ).update(container_id=container_id)
     placement.container_id = container_id
 
 
@@ -240,7 +244,9 @@ def reserve(workspace) -> tuple[Reservation | None, str]:
     before takes its room here: retries are rare, and its server is given, not chosen."""
     assert transaction.get_connection().in_atomic_block, "reserve() must run inside a transaction"
     request = Request(cpu=Decimal(workspace.cpu), memory_mb=workspace.memory_mb, region=workspace.region)
-    previous = placement_of(workspace)
+    # Read here, after the caller's compare-and-set, never from what was loaded before it: the
+    # workspace may have been placed, failed and retried in between.
+    previous = Placement.objects.select_related("server").filter(workspace=workspace).first()
     if previous is not None:
         if previous.released is False or _keep_on_same_server(previous, request):
             return Reservation(previous, holds_room=True), previous.reason

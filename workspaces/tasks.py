@@ -101,7 +101,7 @@ def _bring_up_loaded(task, workspace: Workspace, placement: Placement, expected:
         _retry_or_fail(task, workspace, exc)
         return
     # The container id first and on its own: a crash before the move leaves the status for the re-run.
-    placement_service.record_container(placement, container_id)
+    placement_service.record_container(placement, container_id, workspace_status=expected)
     services.finish(workspace, expected, S.RUNNING, message="Running")
 
 

@@ -16,7 +16,7 @@ from infrastructure import services as infrastructure_services
 from infrastructure.choices import PlacementStrategy, ServerStatus
 from infrastructure.models import Placement, PlacementPolicy, Server
 from infrastructure.placement import Candidate, Request, choose
-from workspaces import services, upkeep
+from workspaces import services, tasks, upkeep
 from workspaces.choices import WorkspaceStatus as S
 from workspaces.models import Workspace
 
@@ -172,9 +172,9 @@ def test_a_retried_workspace_goes_back_to_the_server_holding_its_data(alice, acm
     assert home.reserved_workspaces == 1
 
 
-def test_an_overtaken_task_records_its_container_only_on_its_own_placement(alice, acme, default_image):
-    """A slow task's workspace failed and was placed again on another server meanwhile: the container
-    it finally brought up belongs to the old server, never to the new placement."""
+def test_an_overtaken_task_does_not_record_its_container(alice, acme, default_image):
+    """A slow task's workspace failed and was placed again meanwhile, on another server or on the
+    same one (the same placement row): the newer task's container stays recorded."""
     old_home = make_server("old-home")
     (workspace,) = make_workspaces(alice, acme, default_image, 1)
     overtaken = services.decide_placement(workspace)
@@ -185,12 +185,33 @@ def test_an_overtaken_task_records_its_container_only_on_its_own_placement(alice
     workspace.refresh_from_db()
     current = services.decide_placement(workspace)
 
-    placement.record_container(overtaken, "c0ffee")
+    placement.record_container(overtaken, "c0ffee", workspace_status=S.PROVISIONING)
+    assert (Placement.objects.get(workspace=workspace).server.name, current.container_id) == ("new-home", "")
 
-    current.refresh_from_db()
-    assert (current.server.name, current.container_id) == ("new-home", "")
-    placement.record_container(current, "beef")
+    placement.record_container(current, "beef", workspace_status=S.PROVISIONING)
+    Workspace.objects.filter(pk=workspace.pk).update(status=S.RUNNING)  # the newer task finished
+    placement.record_container(current, "c0ffee", workspace_status=S.PROVISIONING)  # the same row, late
     assert Placement.objects.get(workspace=workspace).container_id == "beef"
+
+
+def test_a_placement_decided_on_a_workspace_loaded_before_it_went_around_reads_its_placement_afresh(
+    alice, acme, default_image
+):
+    """A task loaded the workspace (no placement yet); before its turn the workspace was placed,
+    failed and retried by others. Its placement must not trust what it loaded."""
+    home = make_server("home")
+    (workspace,) = make_workspaces(alice, acme, default_image, 1)
+    loaded_early = tasks._load(str(workspace.pk), S.PENDING)
+    meanwhile = Workspace.objects.get(pk=workspace.pk)
+    services.decide_placement(meanwhile)
+    services.fail_workspace(meanwhile, reason="boom")
+    services.retry_workspace(meanwhile, actor=alice)
+
+    chosen = services.decide_placement(loaded_early)
+
+    assert chosen.server == home and "holds its data" in chosen.reason
+    home.refresh_from_db()
+    assert home.reserved_workspaces == 1
 
 
 @pytest.mark.django_db(transaction=True)
