@@ -134,7 +134,8 @@ class FieldsBuiltOnceMixin:
     """For read-only ModelSerializers on hot paths: DRF introspects the model to build a
     ModelSerializer's fields on every instance (about a millisecond per single-object response,
     the largest cost of the 202 a create answers). Build them once per class; each instance gets
-    a deep copy, as DRF gives each instance copies of its declared fields."""
+    a deep copy, as DRF gives each instance copies of its declared fields. Only for serializers
+    whose fields depend on nothing but the class (not on the request, the context or settings)."""
 
     def get_fields(self):
         built = type(self).__dict__.get("_fields_built_once")
