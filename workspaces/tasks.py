@@ -24,12 +24,11 @@ logger = logging.getLogger(__name__)
 MAX_RETRIES = 4
 
 
-def _load(workspace_id: str, expected: str) -> Workspace | None:
-    """The workspace in `expected`, with everything a task reads of it (organization, image, its
-    placement and server) in one query."""
-    workspace = (
-        Workspace.objects.select_related("organization", "image", "placement__server").filter(pk=workspace_id).first()
-    )
+def _load(workspace_id: str, expected: str, *, with_placement: bool = True) -> Workspace | None:
+    """The workspace in `expected`, with what a task reads of it (organization, image and, unless the
+    task is about to decide the placement itself, its placement and server) in one query."""
+    related = ["organization", "image"] + (["placement__server"] if with_placement else [])
+    workspace = Workspace.objects.select_related(*related).filter(pk=workspace_id).first()
     return workspace if workspace is not None and workspace.status == expected else None
 
 
@@ -58,7 +57,7 @@ def place(self, workspace_id: str) -> None:
     """Place, then provision in the same run: one broker round trip per new workspace, not two.
     A redelivered or retried run finds the workspace already in `provisioning` and carries on;
     a run that lost the placement race to another worker leaves the bring-up to that worker."""
-    workspace = _load(workspace_id, S.PENDING)
+    workspace = _load(workspace_id, S.PENDING, with_placement=False)  # placement reads it in its transaction
     if workspace is None:
         _run_bring_up(self, workspace_id, S.PROVISIONING)
         return
