@@ -3,9 +3,10 @@ output streamed, listing by label, usage. Callers pass plain values (names, an i
 ContainerSpec) and get plain values back (ContainerInfo, RunResult); no docker SDK object leaves.
 
 `docker_session(server)` hands an operation the process's shared client for the server
-(`connections.shared_docker_client`), whose verified connections stay open between operations. Docker SDK and HTTP failures become RemoteError: 4xx
-refusals other than 409 (conflict, e.g. "already in progress") are permanent, a missing image is
-permanent, everything else is transient. Every request carries the client's DOCKER_TIMEOUT.
+(`connections.shared_docker_client`), whose verified connections stay open between operations.
+Docker SDK and HTTP failures become RemoteError: 4xx refusals other than 409 (conflict, e.g.
+"already in progress") are permanent, a missing image is permanent, everything else is transient.
+Every request carries the client's DOCKER_TIMEOUT.
 """
 
 import contextlib
