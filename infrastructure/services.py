@@ -129,16 +129,22 @@ UPDATABLE_FIELDS = ("name", "storage_root", "region", "labels", "max_workspaces"
 
 @transaction.atomic
 def update_server(server: Server, *, actor, changes: dict) -> Server:
+    """Apply the changes that differ from the stored row; nothing changed writes and audits nothing.
+    Compared with the row, not the instance: the admin's form has already set its values on it."""
     refused = set(changes) - set(UPDATABLE_FIELDS)
     if refused:
         raise ValidationError({name: "This cannot change after registration; register a new server instead."
                                for name in sorted(refused)})
+    stored = Server.objects.select_for_update().values(*changes).get(pk=server.pk) if changes else {}
+    changed = {name: value for name, value in changes.items() if stored[name] != value}
     for name, value in changes.items():
         setattr(server, name, value)
+    if not changed:
+        return server
     server.full_clean()
-    server.save(update_fields=list(changes))
+    server.save(update_fields=list(changed))
     audit.record(actor=actor, action="server.update", target=server,
-                 change={name: str(value) for name, value in changes.items()})
+                 change={name: str(value) for name, value in changed.items()})
     return server
 
 

@@ -1,9 +1,11 @@
 """The operator console for servers: registration form errors, write-only credentials, actions."""
 
+import hashlib
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, canonical_json
 from infrastructure.choices import ServerStatus
 from infrastructure.models import Server
 from tests.fixtures.ssh import make_ssh_key
@@ -107,3 +109,16 @@ def test_the_other_console_pages_render(console, ssh_server):
                  "/admin/infrastructure/placement/", "/admin/infrastructure/resourceusage/",
                  "/admin/infrastructure/orphancontainer/", "/admin/infrastructure/placementpolicy/add/"):
         assert console.get(path).status_code == 200, path
+
+
+def test_a_console_edit_audits_the_fields_it_changed(console, operator, sshd, tmp_path):
+    console.post(ADD, _form(sshd, tmp_path))
+    server = Server.objects.get(name="edge-9")
+
+    response = console.post(f"{LIST}{server.pk}/change/", _form(sshd, tmp_path, region="eu", private_key=""))
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    server.refresh_from_db()
+    assert server.region == "eu"
+    event = AuditEvent.objects.get(action="server.update", actor=operator, target_id=str(server.pk))
+    assert event.change_hash == hashlib.sha256(canonical_json({"region": "eu"}).encode()).hexdigest()

@@ -1,9 +1,11 @@
 """/api/v1/servers/ and /api/v1/placement-policies/: operators only, write-only secrets, clear 400s."""
 
+import hashlib
 import subprocess
 
 import pytest
 
+from audit.models import AuditEvent, canonical_json
 from infrastructure.choices import ServerStatus
 from infrastructure.models import PlacementPolicy, Server
 from tests.api_contract import assert_audited
@@ -100,6 +102,18 @@ def test_address_and_endpoint_cannot_change_after_registration(op_client, ssh_se
     response = op_client.patch(f"{URL}{ssh_server.pk}/", {"host": "127.0.0.9"}, format="json")
     assert response.status_code == 400 and "host" in response.json()["errors"]
     assert op_client.patch(f"{URL}{ssh_server.pk}/", {"region": "us"}, format="json").json()["region"] == "us"
+
+
+def test_an_update_audits_only_what_changed_and_a_no_op_nothing(op_client, operator, ssh_server):
+    detail = f"{URL}{ssh_server.pk}/"
+    same = {"region": ssh_server.region, "max_workspaces": ssh_server.max_workspaces}
+    assert op_client.patch(detail, same, format="json").status_code == 200
+    assert not AuditEvent.objects.filter(action="server.update", target_id=str(ssh_server.pk)).exists()
+
+    assert op_client.patch(detail, {**same, "region": "us"}, format="json").status_code == 200
+
+    event = assert_audited("server.update", actor=operator, target_id=ssh_server.pk)
+    assert event.change_hash == hashlib.sha256(canonical_json({"region": "us"}).encode()).hexdigest()
 
 
 def test_generate_key_pair_returns_the_public_line_and_its_ssh_keygen_fingerprint(op_client, operator, ssh_server,
