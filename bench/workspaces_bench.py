@@ -149,6 +149,13 @@ def settle() -> None:
     time.sleep(SETTLE_S)
 
 
+def busy_cpu_s() -> float:
+    """CPU time the whole machine has spent busy since boot (every process and the kernel: user,
+    nice, system, irq, softirq, steal), from the first line of /proc/stat."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+
+
 def raw_floor(engine, count: int, storage: str) -> dict:
     """`docker run -d` of the same image with the same limits, hardening and bind mount, `count` at
     once from parallel threads: create + start through the API, the two calls the CLI makes (the
@@ -169,13 +176,14 @@ def raw_floor(engine, count: int, storage: str) -> dict:
         engine.api.start(created["Id"])
         return time.monotonic() - start
 
-    wall = time.monotonic()
+    cpu, wall = busy_cpu_s(), time.monotonic()
     with ThreadPoolExecutor(max_workers=count) as pool:
         each = list(pool.map(run, range(count)))
-    wall = time.monotonic() - wall
+    wall, cpu = time.monotonic() - wall, busy_cpu_s() - cpu
     for container in engine.containers.list(all=True, filters={"label": "berth.bench=raw"}):
         container.remove(force=True)
-    return {"count": count, "wall_s": round(wall, 3), "mean_s": round(statistics.mean(each), 3)}
+    return {"count": count, "wall_s": round(wall, 3), "mean_s": round(statistics.mean(each), 3),
+            "cpu_ms_per_workspace": round(1000 * cpu / count)}
 
 
 _POLL_SQL = f"""SELECT id::text, status, failure_reason FROM {Workspace._meta.db_table}
@@ -220,14 +228,15 @@ def berth_batch(berth: Berth, count: int, tag: str) -> dict:
         answered.append(time.monotonic() - start)
         sent[body["id"]] = start
 
-    wall = time.monotonic()
+    cpu, wall = busy_cpu_s(), time.monotonic()
     with ThreadPoolExecutor(max_workers=count) as pool:
         list(pool.map(post, range(count)))
     running = wait_running(list(sent))
-    wall = max(running.values()) - wall
+    wall, cpu = max(running.values()) - wall, busy_cpu_s() - cpu
     each = [running[i] - sent[i] for i in sent]
     return {"count": count, "wall_s": round(wall, 3), "mean_s": round(statistics.mean(each), 3),
-            "max_s": round(max(each), 3), "mean_post_202_s": round(statistics.mean(answered), 3), "ids": list(sent)}
+            "max_s": round(max(each), 3), "mean_post_202_s": round(statistics.mean(answered), 3),
+            "cpu_ms_per_workspace": round(1000 * cpu / count), "ids": list(sent)}
 
 
 def delete_all(berth: Berth, ids: list[str]) -> None:
@@ -395,7 +404,8 @@ def benchmark(args) -> None:
                 delete_all(berth, batch.pop("ids"))
                 runs.append({"raw": floor, "berth": batch,
                              "added_s": round(batch["mean_s"] - floor["mean_s"], 3),
-                             "wall_ratio": round(batch["wall_s"] / floor["wall_s"], 2)})
+                             "wall_ratio": round(batch["wall_s"] / floor["wall_s"], 2),
+                             "cpu_ratio": round(batch["cpu_ms_per_workspace"] / floor["cpu_ms_per_workspace"], 2)})
             report[f"create_{count}"] = {
                 "runs": repeats,
                 "median_raw_wall_s": statistics.median(r["raw"]["wall_s"] for r in runs),
@@ -403,6 +413,9 @@ def benchmark(args) -> None:
                 "median_added_per_workspace_s": statistics.median(r["added_s"] for r in runs),
                 "median_wall_ratio": statistics.median(r["wall_ratio"] for r in runs),
                 "wall_ratio_quartiles": [round(q, 3) for q in statistics.quantiles((r["wall_ratio"] for r in runs), n=4)],
+                "median_cpu_ms_per_workspace": {side: statistics.median(r[side]["cpu_ms_per_workspace"] for r in runs)
+                                                for side in ("raw", "berth")},
+                "median_cpu_ratio": statistics.median(r["cpu_ratio"] for r in runs),
                 "each_run": runs,
             }
         load = responsiveness(berth, 50)
