@@ -147,13 +147,17 @@ class FieldsBuiltOnceMixin:
 
 class RejectUnknownFieldsMixin:
     """A field the client may not write (unknown, or read-only) is a 400, never silently ignored.
-    Mix into any serializer that reads a request body (plain `Serializer`s included)."""
+    Mix into any serializer that reads a request body (plain `Serializer`s included);
+    `read_only_reasons` may say why a read-only field is (who else sets it)."""
+
+    read_only_reasons: dict[str, str] = {}
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
             writable = {name for name, field in self.fields.items() if not field.read_only}
             refused = {
-                name: ["This field is read-only." if name in self.fields else "Unknown field."]
+                name: [self.read_only_reasons.get(name, "This field is read-only.") if name in self.fields
+                       else "Unknown field."]
                 for name in data
                 if name not in writable
             }

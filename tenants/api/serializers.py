@@ -6,8 +6,16 @@ from config.api import RejectUnknownFieldsMixin, StrictModelSerializer
 from tenants.models import ApiToken, Membership, Organization
 
 
+# What an organization may take from the shared servers is the operators' to decide (in the console),
+# not its own owners': otherwise a limit would bind only the members.
+SET_BY_OPERATORS = ("placement_policy", "max_workspace_cpu", "max_workspace_memory_mb", "max_workspaces_per_user")
+
+
 class OrganizationSerializer(StrictModelSerializer):
+    """Owners and admins change the idle timeout and the retention of deleted workspaces' data."""
+
     role = serializers.CharField(read_only=True, help_text="Your role in this organization.")
+    read_only_reasons = {name: "Set by Berth's operators in the console." for name in SET_BY_OPERATORS}
 
     class Meta:
         model = Organization
@@ -15,7 +23,7 @@ class OrganizationSerializer(StrictModelSerializer):
             "id", "name", "slug", "role", "idle_timeout", "placement_policy", "deleted_data_retention",
             "max_workspace_cpu", "max_workspace_memory_mb", "max_workspaces_per_user", "created_at",
         ]
-        read_only_fields = ["id", "name", "slug", "created_at"]
+        read_only_fields = ["id", "name", "slug", "created_at", *SET_BY_OPERATORS]
 
 
 class MembershipSerializer(serializers.ModelSerializer):

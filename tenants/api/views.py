@@ -25,7 +25,8 @@ class OrganizationViewSet(
     VisibleToUserMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """The organizations you belong to. Owners and admins may change their settings."""
+    """The organizations you belong to. Owners and admins may change the idle timeout and the data
+    retention; limits and the placement policy are set by operators in the console."""
 
     queryset = Organization.objects.all()
     serializer_class = OrganizationSerializer

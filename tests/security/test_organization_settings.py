@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from infrastructure.models import PlacementPolicy
 from tenants.models import Organization
 from tests.fixtures.workspace_files import make_placed_workspace
 from workspaces.choices import WorkspaceStatus
@@ -36,6 +37,25 @@ def test_a_sensible_duration_is_kept(api_client_for, alice, acme, field, value):
     response = api_client_for(alice).patch(f"/api/v1/organizations/{acme.pk}/", {field: value}, format="json")
     assert response.status_code == 200
     assert response.json()[field] == value
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("max_workspace_cpu", "64"),
+    ("max_workspace_memory_mb", 1_000_000),
+    ("max_workspaces_per_user", 1000),
+    ("placement_policy", "own"),
+])
+def test_an_owner_cannot_raise_the_organizations_limits_or_choose_its_policy(api_client_for, alice, acme, field, value):
+    """Limits bind the organization, so only operators set them (in the console)."""
+    if value == "own":
+        value = PlacementPolicy.objects.create(name="reserved", strategy="round_robin").pk
+    before = Organization.objects.filter(pk=acme.pk).values(field).get()
+
+    response = api_client_for(alice).patch(f"/api/v1/organizations/{acme.pk}/", {field: value}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][field] == ["Set by Berth's operators in the console."]
+    assert Organization.objects.filter(pk=acme.pk).values(field).get() == before
 
 
 def test_one_organizations_idle_timeout_cannot_stop_the_sweep_for_others(placed_workspace, acme, charlie, globex,
