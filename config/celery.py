@@ -3,6 +3,8 @@ with delay()/apply_async() runs on a small thread pool inside the Berth process,
 waits for a long task and no worker process is needed."""
 
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from celery import Celery
@@ -22,14 +24,30 @@ def _in_process_pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def _run_in_thread(task: "BerthTask", args, kwargs):
+def _run_in_thread(task: "BerthTask", args, kwargs, retries: int = 0):
     from django.db import close_old_connections
 
     close_old_connections()
     try:
-        task.apply(args=args, kwargs=kwargs)
+        task.apply(args=args, kwargs=kwargs, retries=retries)
     finally:
         close_old_connections()
+
+
+def run_again_later(task: "BerthTask", *, countdown: float) -> None:
+    """Retry a task that runs without a broker (thread or eager mode), where Celery cannot hold a
+    retry back. Thread mode: a timer puts it back on the pool after `countdown` s, so no pool thread
+    sleeps through the backoff while other tasks wait. Eager mode (tests): wait, then run it inline."""
+    from django.conf import settings
+
+    args, kwargs, retries = task.request.args, task.request.kwargs, task.request.retries + 1
+    if settings.BERTH_TASK_MODE == "thread":
+        timer = threading.Timer(countdown, lambda: _in_process_pool().submit(_run_in_thread, task, args, kwargs, retries))
+        timer.daemon = True
+        timer.start()
+        return
+    time.sleep(countdown)
+    task.apply(args=args, kwargs=kwargs, retries=retries)
 
 
 class BerthTask(DjangoTask):

@@ -4,12 +4,12 @@ run left). RemoteError.permanent fails the workspace at once; other errors retry
 fail it when retries run out. The beat tasks' logic lives in `workspaces.upkeep`."""
 
 import logging
-import time
 
 from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from config.celery import run_again_later
 from infrastructure import placement as placement_service
 from infrastructure.choices import ServerStatus
 from infrastructure.models import Placement
@@ -41,13 +41,11 @@ def _retry_or_fail(task, workspace: Workspace, exc: RemoteError) -> None:
 
 
 def _retry_later(task, exc: Exception) -> None:
-    """Run the task again after an exponential backoff. Without a broker (thread or eager mode)
-    Celery cannot hold a retry back, so this worker thread waits and runs it again itself."""
-    retries = task.request.retries
-    countdown = min(settings.BERTH_TASK_RETRY_DELAY * 2**retries, 120)
+    """Run the task again after an exponential backoff: through the broker, or without one (thread
+    or eager mode) in this process."""
+    countdown = min(settings.BERTH_TASK_RETRY_DELAY * 2**task.request.retries, 120)
     if task.request.is_eager:
-        time.sleep(countdown)
-        task.apply(args=task.request.args, kwargs=task.request.kwargs, retries=retries + 1)
+        run_again_later(task, countdown=countdown)
         return
     raise task.retry(exc=exc, countdown=countdown)
 
