@@ -1,7 +1,9 @@
 """A person in a real browser (Debian's Chromium, driven by Playwright) against the live app:
 sign in, create a workspace cloned from a repository, open a file, edit, save, reload, patch.
-Screenshots of each page land in docs/screenshots/ for the README."""
+Screenshots of each page are taken every run; they replace the README's (docs/screenshots/) only
+when BERTH_SCREENSHOTS_DIR names that folder, so a test run leaves the checkout as it was."""
 
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +15,6 @@ from workspaces.choices import WorkspaceStatus
 from workspaces.models import Workspace
 from workspaces.state import report_progress, transition
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
@@ -23,7 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker]
 def browser_page(monkeypatch):
     # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
@@ -32,16 +32,20 @@ def browser_page(monkeypatch):
         browser.close()
 
 
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+@pytest.fixture
+def shot(browser_page, tmp_path):
+    """Take a full-page screenshot named `name`."""
+    folder = Path(os.environ.get("BERTH_SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return lambda name: browser_page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
-def test_sign_in_create_edit_save_reload_and_patch(browser_page, live_server, alice, default_image, local_server,
-                                                   git_server, server_containers):
+def test_sign_in_create_edit_save_reload_and_patch(browser_page, shot, live_server, alice, default_image,
+                                                   local_server, git_server, server_containers):
     page = browser_page
     page.goto(live_server.url + "/")
     expect(page.locator("h1")).to_have_text("Sign in to Berth")
-    shot(page, "sign-in")
+    shot("sign-in")
     page.fill("#id_username", "alice")
     page.fill("#id_password", "alice-password")
     page.click("button[type=submit]")
@@ -54,9 +58,9 @@ def test_sign_in_create_edit_save_reload_and_patch(browser_page, live_server, al
     page.click("text=Create workspace")
     row = page.locator("tr", has=page.locator("a.ws-name", has_text="webapp"))
     expect(row.locator(".badge")).to_have_text("Running", timeout=120_000)  # live rows, no reload
-    shot(page, "home")
+    shot("home")
     page.set_viewport_size({"width": 420, "height": 860})
-    shot(page, "home-narrow")
+    shot("home-narrow")
     page.set_viewport_size({"width": 1280, "height": 860})
 
     workspace = Workspace.objects.get(name="webapp")
@@ -68,7 +72,7 @@ def test_sign_in_create_edit_save_reload_and_patch(browser_page, live_server, al
     page.locator("#editor").press("Control+s")
     expect(page.locator("#flash")).to_have_text("Saved README.md.")
     assert (folder / "README.md").read_text() == "hello from the browser\nsecond line\n"
-    shot(page, "workspace")
+    shot("workspace")
 
     page.reload()
     page.click("#tree button.entry:has-text('README.md')")
@@ -83,7 +87,7 @@ def test_sign_in_create_edit_save_reload_and_patch(browser_page, live_server, al
     page.click("#patch-preview")
     expect(page.locator("#patch-result")).to_contain_text("This patch changes 2 file(s)")
     expect(page.locator("#patch-result")).to_contain_text("@@ -1,2 +1,2 @@")
-    shot(page, "patch-preview")
+    shot("patch-preview")
     page.click("#patch-apply")
     expect(page.locator("#patch-result")).to_contain_text("Applied to 2 file(s)")
     expect(page.locator("#editor")).to_have_value("hello from the browser\npatched line\n")
@@ -92,11 +96,11 @@ def test_sign_in_create_edit_save_reload_and_patch(browser_page, live_server, al
 
     page.click("#patch-preview")  # the same patch again no longer matches: named, nothing written
     expect(page.locator("#patch-result")).to_contain_text("Failing hunk 1 in README.md: @@ -1,2 +1,2 @@")
-    shot(page, "patch-conflict")
+    shot("patch-conflict")
     assert (folder / "README.md").read_text() == "hello from the browser\npatched line\n"
 
 
-def test_errors_show_as_messages_and_narrow_windows_stack(browser_page, live_server, alice, placed_workspace):
+def test_errors_show_as_messages_and_narrow_windows_stack(browser_page, shot, live_server, alice, placed_workspace):
     page = browser_page
     page.context.add_cookies([_session_cookie(live_server, alice)])
     (folder_of(placed_workspace) / "image.bin").write_bytes(b"\x89PNG\x00\x00")
@@ -107,7 +111,7 @@ def test_errors_show_as_messages_and_narrow_windows_stack(browser_page, live_ser
     expect(page.locator("#download")).to_be_visible()
     tree_box, editor_box = page.locator(".tree-pane").bounding_box(), page.locator(".editor-pane").bounding_box()
     assert editor_box["y"] >= tree_box["y"] + tree_box["height"]  # stacked, not side by side
-    shot(page, "workspace-narrow")
+    shot("workspace-narrow")
 
 
 def test_create_rename_delete_upload_and_download_files(browser_page, live_server, alice, placed_workspace):
