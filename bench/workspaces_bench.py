@@ -82,7 +82,10 @@ class Berth:
     def __init__(self, mode: str, storage: str):
         self.mode, self.port = mode, free_port()
         env = {**os.environ, "BERTH_TASK_MODE": mode, "BERTH_TASK_THREADS": "32", "LOG_LEVEL": "WARNING",
-               "BERTH_WORKSPACE_NETWORK": "none"}
+               "BERTH_WORKSPACE_NETWORK": "none",
+               # The per-person API limit counts every request, as in production, but never refuses
+               # the script's own bursts (one person polling 20 times a second).
+               "BERTH_API_RATE_LIMIT": "1000000"}
         web = [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "2",
                "--threads", "16", "--backlog", "1024"]
         self.processes = [subprocess.Popen(web, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]

@@ -2,15 +2,17 @@
 serializers that refuse unknown fields and run the model's validation."""
 
 import copy
+import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, parsers, serializers, status
+from rest_framework import exceptions, parsers, serializers, status, throttling
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -110,6 +112,31 @@ def _only_lacks_slash(path: str) -> bool:
         return resolve(path + "/").url_name != "api-not-found"
     except Resolver404:
         return False
+
+
+class PerUserRateThrottle(throttling.BaseThrottle):
+    """At most BERTH_API_RATE_LIMIT API requests a minute per signed-in person (token or session;
+    0 turns it off): beyond it a 429 with Retry-After, so one runaway script cannot take the API
+    from everyone else. Counted in one-minute windows in the shared cache (an add and an
+    increment per request, instead of DRF's per-user list of timestamps); with the cache down it
+    does not apply. Anonymous requests never get this far: they are a 401."""
+
+    def allow_request(self, request, view):
+        limit = settings.BERTH_API_RATE_LIMIT
+        if not limit or not request.user.is_authenticated:
+            return True
+        now = time.time()
+        key = f"api-rate:{request.user.pk}:{int(now // 60)}"
+        cache.add(key, 0, 120)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between the add and the increment
+            return True
+        self.retry_after = 60 - now % 60
+        return count is None or count <= limit
+
+    def wait(self):
+        return self.retry_after
 
 
 class Pagination(LimitOffsetPagination):

@@ -268,7 +268,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.PerUserRateThrottle"],
 }
+# API requests a minute per person (config/api.py PerUserRateThrottle); 0 turns the limit off.
+BERTH_API_RATE_LIMIT = env.int("BERTH_API_RATE_LIMIT", default=600)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Berth API",
     "DESCRIPTION": "Self-hosted container workspaces.",
