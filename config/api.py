@@ -115,11 +115,13 @@ def _only_lacks_slash(path: str) -> bool:
 
 
 class PerUserRateThrottle(throttling.BaseThrottle):
-    """At most BERTH_API_RATE_LIMIT API requests a minute per signed-in person (token or session;
-    0 turns it off): beyond it a 429 with Retry-After, so one runaway script cannot take the API
-    from everyone else. Counted in one-minute windows in the shared cache (an add and an
-    increment per request, instead of DRF's per-user list of timestamps); with the cache down it
-    does not apply. Anonymous requests never get this far: they are a 401."""
+    """At most BERTH_API_RATE_LIMIT API requests per clock minute per signed-in person (token or
+    session; 0 turns it off): beyond it a 429 with Retry-After, so one runaway script cannot take
+    the API from everyone else. Counted per clock minute in the shared cache (an add and an
+    increment per request, instead of DRF's per-user list of timestamps), so a burst across a
+    minute's end may reach twice the limit. With the cache down every request is let through,
+    after the cache's timeouts, as for every other cache use. Anonymous requests are not counted:
+    the API answers them 401 (the schema and its docs are public)."""
 
     def allow_request(self, request, view):
         limit = settings.BERTH_API_RATE_LIMIT

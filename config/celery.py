@@ -2,6 +2,7 @@
 with delay()/apply_async() runs on a small thread pool inside the Berth process, so a page never
 waits for a long task and no worker process is needed."""
 
+import logging
 import os
 import threading
 import time
@@ -11,6 +12,7 @@ from celery import Celery
 from celery.contrib.django.task import DjangoTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+logger = logging.getLogger(__name__)
 
 _pool: ThreadPoolExecutor | None = None
 
@@ -37,12 +39,20 @@ def _run_in_thread(task: "BerthTask", args, kwargs, retries: int = 0):
 def run_again_later(task: "BerthTask", *, countdown: float) -> None:
     """Retry a task that runs without a broker (thread or eager mode), where Celery cannot hold a
     retry back. Thread mode: a timer puts it back on the pool after `countdown` s, so no pool thread
-    sleeps through the backoff while other tasks wait. Eager mode (tests): wait, then run it inline."""
+    sleeps through the backoff while other tasks wait; a retry still waiting when the process stops
+    is lost (the hang detector then fails its workspace). Eager mode (tests): wait, then run it inline."""
     from django.conf import settings
 
     args, kwargs, retries = task.request.args, task.request.kwargs, task.request.retries + 1
+
+    def resubmit():
+        try:
+            _in_process_pool().submit(_run_in_thread, task, args, kwargs, retries)
+        except RuntimeError:  # the pool is shut down: the process is stopping
+            logger.warning("Dropped retry %d of %s%r: the process is stopping.", retries, task.name, tuple(args))
+
     if settings.BERTH_TASK_MODE == "thread":
-        timer = threading.Timer(countdown, lambda: _in_process_pool().submit(_run_in_thread, task, args, kwargs, retries))
+        timer = threading.Timer(countdown, resubmit)
         timer.daemon = True
         timer.start()
         return

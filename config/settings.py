@@ -270,8 +270,10 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": ["config.api.PerUserRateThrottle"],
 }
-# API requests a minute per person (config/api.py PerUserRateThrottle); 0 turns the limit off.
+# API requests per clock minute per person (config/api.py PerUserRateThrottle); 0 turns the limit off.
 BERTH_API_RATE_LIMIT = env.int("BERTH_API_RATE_LIMIT", default=600)
+if BERTH_API_RATE_LIMIT < 0:
+    raise ImproperlyConfigured("BERTH_API_RATE_LIMIT must be 0 (off) or more.")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Berth API",
     "DESCRIPTION": "Self-hosted container workspaces.",

@@ -36,6 +36,7 @@ def test_production_passes_the_deployment_checklist(tmp_path, behind_proxy):
         ({"BERTH_CONNECT_TIMEOUT": "fast"}, "BERTH_CONNECT_TIMEOUT must be a number"),
         ({"BERTH_TRUSTED_PROXIES": "10.0.0.0/8,the-balancer"}, "BERTH_TRUSTED_PROXIES: 'the-balancer' does not appear"),
         ({"BERTH_TASK_MODE": "sometimes"}, "BERTH_TASK_MODE must be celery, thread or eager"),
+        ({"BERTH_API_RATE_LIMIT": "-1"}, "BERTH_API_RATE_LIMIT must be 0 (off) or more"),
         ({"BERTH_ENCRYPTION_KEYS": "too-short"}, "BERTH_ENCRYPTION_KEYS entry must be 32 bytes"),
         ({"SECRET_KEY": ""}, "SECRET_KEY is required"),
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is required"),
