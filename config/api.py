@@ -5,7 +5,6 @@ import copy
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -16,6 +15,8 @@ from rest_framework import exceptions, parsers, serializers, status, throttling
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+
+from . import counters
 
 
 class Conflict(exceptions.APIException):
@@ -128,12 +129,7 @@ class PerUserRateThrottle(throttling.BaseThrottle):
         if not limit or not request.user.is_authenticated:
             return True
         now = time.time()
-        key = f"api-rate:{request.user.pk}:{int(now // 60)}"
-        cache.add(key, 0, 120)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between the add and the increment
-            return True
+        count = counters.count(f"api-rate:{request.user.pk}:{int(now // 60)}", expires_in=120)
         self.retry_after = 60 - now % 60
         return count is None or count <= limit
 

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config import counters
 from config.proxies import client_network
 
 from . import services
@@ -51,12 +52,7 @@ class SignInView(auth_views.LoginView):
         return response
 
     def form_invalid(self, form):
-        key = _attempts_key(self.request)
-        cache.add(key, 0, SIGN_IN_WINDOW)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired (or the cache is down) between add and incr
-            pass
+        counters.count(_attempts_key(self.request), expires_in=SIGN_IN_WINDOW)
         services.record_sign_in(user=None, username=form.data.get("username", ""))
         return super().form_invalid(form)
 
