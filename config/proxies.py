@@ -34,8 +34,10 @@ def client_network(text: str) -> str:
     subscriber is usually given a whole /64, so counting its addresses one by one would give them
     2^64 fresh allowances. Text that is no address counts as itself."""
     address = _recorded(text)
-    if address is None or address.version == 4:
-        return str(address) if address is not None else text
+    if address is None:
+        return text
+    if address.version == 4:
+        return str(address)
     return str(ipaddress.ip_network(f"{address}/64", strict=False))
 
 
